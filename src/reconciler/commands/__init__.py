@@ -1,0 +1,1 @@
+"""One module per ``reconcile`` sub-command; each exports ``command``."""

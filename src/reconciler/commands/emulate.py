@@ -1,0 +1,44 @@
+"""``reconcile emulate TYPE``: serve a platform's API locally, with fault knobs."""
+from __future__ import annotations
+
+import click
+
+from .. import console
+from ..emulators import TYPES, EmulatorConfig, serve_forever
+
+
+@click.command("emulate")
+@click.argument("type_name", metavar="TYPE", type=click.Choice(TYPES))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=0, help="Port (0: any free port).")
+@click.option("--api-key", default="test-key", show_default=True, help="Requests without it get the platform's 401.")
+@click.option("--target", "targets", multiple=True, metavar="NAME",
+              help="Pre-create a collection / workspace / space/collection (repeatable).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Keep the emulator's data here across restarts.")
+@click.option("--latency", "latency_ms", type=float, default=0.0, help="Added latency per request, in ms.")
+@click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of requests answered 500/502/503.")
+@click.option("--throttle-rate", type=click.FloatRange(0, 1), default=0.0,
+              help="Share of requests answered 429 with Retry-After.")
+@click.option("--drop-rate", type=click.FloatRange(0, 1), default=0.0,
+              help="Share of writes committed, then the connection dropped before the response.")
+@click.option("--slow-rate", type=click.FloatRange(0, 1), default=0.0,
+              help="Share of requests whose response is delayed by --slow-ms after the write committed.")
+@click.option("--slow-ms", type=float, default=0.0)
+@click.option("--seed", type=int, help="Seed for repeatable faults.")
+@click.option("--sync-duration", type=float, default=1.0, show_default=True, help="Seconds a sync job runs.")
+@click.option("--sync-fail", is_flag=True, help="Every sync job ends failed.")
+def command(type_name: str, host: str, port: int, api_key: str, targets: tuple[str, ...], data_dir: str | None,
+            latency_ms: float, fail_rate: float, throttle_rate: float, drop_rate: float, slow_rate: float,
+            slow_ms: float, seed: int | None, sync_duration: float, sync_fail: bool) -> None:
+    """Serve a faithful local emulator of platform TYPE's connector API."""
+    if port == 0:
+        import socket
+
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+    config = EmulatorConfig(api_key=api_key, targets=list(targets), latency_ms=latency_ms, fail_rate=fail_rate,
+                            throttle_rate=throttle_rate, drop_rate=drop_rate, slow_rate=slow_rate, slow_ms=slow_ms,
+                            seed=seed, data_dir=data_dir, sync_duration=sync_duration, sync_fail=sync_fail)
+    console.err(f"{type_name} emulator listening on http://{host}:{port} (Ctrl-C to stop)")
+    serve_forever(type_name, config, host, port)

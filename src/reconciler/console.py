@@ -1,0 +1,39 @@
+"""Terminal output: colour only on a TTY (and never with ``NO_COLOR``), secrets scrubbed always."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import TextIO
+
+import click
+
+from . import redact
+
+
+def use_colour(stream: TextIO) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def style(text: str, stream: TextIO | None = None, **kwargs: object) -> str:
+    return click.style(text, **kwargs) if use_colour(stream or sys.stdout) else text  # type: ignore[arg-type]
+
+
+def out(text: str = "", *, nl: bool = True) -> None:
+    click.echo(redact.scrub(text), nl=nl, color=use_colour(sys.stdout))
+
+
+def err(text: str = "", *, nl: bool = True) -> None:
+    click.echo(redact.scrub(text), nl=nl, err=True, color=use_colour(sys.stderr))
+
+
+def error(message: str) -> None:
+    err(style("error: ", sys.stderr, fg="red", bold=True) + message)
+
+
+def progress(message: str) -> None:
+    """Progress for long work: stderr, so stdout stays the machine-readable result."""
+    err(style(message, sys.stderr, dim=True))

@@ -1,0 +1,280 @@
+"""What every platform emulator shares: configuration, fault injection, persistence, serving.
+
+Each ``emulators/<type>.py`` exports ``create_app(config: EmulatorConfig) -> Starlette`` that
+speaks that platform's real paths, auth, envelopes, pagination and errors. This module wraps it in
+:class:`FaultMiddleware` (latency, 5xx, 429 with ``Retry-After``, a dropped connection after the
+write committed), counts requests for tests (``GET /_emulator/stats``), and runs it with uvicorn,
+either as ``reconcile emulate`` or in a background thread (tests, ``--sandbox``).
+
+The fault knobs never touch ``/_emulator/*`` paths, which exist for tests and benchmarks only.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+ADMIN_PREFIX = "/_emulator"
+
+
+@dataclass
+class EmulatorConfig:
+    api_key: str = "test-key"
+    targets: list[str] = field(default_factory=list)  # collections / workspaces / space/collection pre-created
+    latency_ms: float = 0.0
+    fail_rate: float = 0.0  # 500/502/503 before anything happens
+    throttle_rate: float = 0.0  # 429 with Retry-After
+    drop_rate: float = 0.0  # the write commits, then the connection drops before the response
+    slow_rate: float = 0.0  # the response is delayed by slow_ms after the write committed
+    slow_ms: float = 0.0
+    retry_after: float = 0.05  # seconds announced in Retry-After
+    seed: int | None = None
+    data_dir: str | None = None  # persist state here (JSON), e.g. .reconcile/sandbox
+    sync_duration: float = 1.0  # seconds a sync job takes from queued to completed
+    sync_fail: bool = False  # every sync job ends failed
+    page_limit_max: int | None = None  # override the platform's page-size cap (benchmarks)
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Store:
+    """The emulator's data, one JSON document, persisted atomically after every change.
+
+    Handlers mutate ``self.data`` under ``self.lock`` and call :meth:`save`.
+    """
+
+    def __init__(self, name: str, data_dir: str | None, initial: dict[str, Any]) -> None:
+        self.lock = threading.RLock()
+        self.path = Path(data_dir) / f"{name}.json" if data_dir else None
+        if self.path and self.path.exists():
+            self.data = json.loads(self.path.read_text())
+        else:
+            self.data = initial
+
+    def save(self) -> None:
+        if not self.path:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.path.name, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(self.data, fh)
+        os.replace(tmp, self.path)
+
+
+class JobClock:
+    """Sync jobs that advance with wall time: queued → running → completed | failed | cancelled.
+
+    A job is a dict with ``created`` (epoch seconds); :meth:`view` computes its status and progress
+    counters at the moment of the request, so no background task is needed.
+    """
+
+    def __init__(self, duration: float, fail: bool, total_records: int = 120) -> None:
+        self.duration = max(duration, 0.01)
+        self.fail = fail
+        self.total = total_records
+
+    def new(self) -> dict[str, Any]:
+        return {"id": new_id(), "created": time.time(), "created_at": now_iso(), "cancelled_at": None}
+
+    def view(self, job: dict[str, Any]) -> dict[str, Any]:
+        """status, fraction done (0..1), records so far, started_at/finished_at, error."""
+        elapsed = time.time() - job["created"]
+        queued_for = self.duration * 0.1
+        if job.get("cancelled_at"):
+            status, frac = "cancelled", min(1.0, job.get("cancelled_frac", 0.0))
+        elif elapsed < queued_for:
+            status, frac = "queued", 0.0
+        elif elapsed < self.duration:
+            status, frac = "running", (elapsed - queued_for) / (self.duration - queued_for)
+        else:
+            status, frac = ("failed", 0.5) if self.fail else ("completed", 1.0)
+        finished = None
+        if status in ("completed", "failed"):
+            finished = datetime.fromtimestamp(job["created"] + self.duration, timezone.utc).isoformat().replace("+00:00", "Z")
+        elif status == "cancelled":
+            finished = job["cancelled_at"]
+        return {
+            "status": status,
+            "fraction": frac,
+            "records": int(self.total * frac),
+            "started_at": None if status == "queued" else job["created_at"],
+            "finished_at": finished,
+            "error": "emulated sync failure: source returned 500 while fetching records" if status == "failed" else None,
+        }
+
+    def cancel(self, job: dict[str, Any]) -> bool:
+        """Cancel a job still queued or running; False when it already ended."""
+        if self.view(job)["status"] not in ("queued", "running"):
+            return False
+        job["cancelled_frac"] = self.view(job)["fraction"]
+        job["cancelled_at"] = now_iso()
+        return True
+
+
+class _DropConnection(Exception):
+    """Raised after a response has started: uvicorn then closes the socket mid-response."""
+
+
+class FaultMiddleware:
+    """Pure ASGI middleware injecting the configured faults and counting requests."""
+
+    def __init__(self, app: Callable, config: EmulatorConfig) -> None:
+        self.app = app
+        self.config = config
+        self.rng = random.Random(config.seed)
+        self.rng_lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+        self.faults: Counter[str] = Counter()
+
+    def _roll(self, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        with self.rng_lock:
+            return self.rng.random() < rate
+
+    async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            return await self.app(scope, receive, send)
+        cfg = self.config
+        self.counts[f"{scope['method']} {scope['path']}"] += 1
+        self.counts["total"] += 1
+        if cfg.latency_ms:
+            await asyncio.sleep(cfg.latency_ms / 1000)
+        if self._roll(cfg.throttle_rate):
+            self.faults["429"] += 1
+            return await _send_json(send, 429, {"detail": "Rate limit exceeded. Please retry later."},
+                                    [(b"retry-after", str(cfg.retry_after).encode())])
+        if self._roll(cfg.fail_rate):
+            with self.rng_lock:
+                status = self.rng.choice([500, 502, 503])
+            self.faults[str(status)] += 1
+            return await _send_json(send, status, {"detail": "Internal server error (emulated)"})
+        drop = scope["method"] != "GET" and self._roll(cfg.drop_rate)
+        slow = self._roll(cfg.slow_rate)
+        if not drop and not slow:
+            return await self.app(scope, receive, send)
+        buffered: list[dict] = []
+
+        async def capture(message):  # type: ignore[no-untyped-def]
+            buffered.append(message)
+
+        await self.app(scope, receive, capture)  # the write commits here
+        if drop:
+            self.faults["drop"] += 1
+            start = next(m for m in buffered if m["type"] == "http.response.start")
+            await send(start)
+            raise _DropConnection("emulated dropped connection")
+        self.faults["slow"] += 1
+        await asyncio.sleep(cfg.slow_ms / 1000)
+        for message in buffered:
+            await send(message)
+
+
+async def _send_json(send, status: int, body: Any, extra_headers: list | None = None) -> None:  # type: ignore[no-untyped-def]
+    payload = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers + (extra_headers or [])})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def with_admin(app: Starlette, middleware: FaultMiddleware, store: Store | None = None) -> None:
+    """Add ``/_emulator/stats`` (request and fault counts) and ``/_emulator/state`` (raw data)."""
+
+    async def stats(request: Request) -> JSONResponse:
+        if request.method == "DELETE":
+            middleware.counts.clear()
+            middleware.faults.clear()
+        return JSONResponse({"requests": dict(middleware.counts), "faults": dict(middleware.faults)})
+
+    async def state(request: Request) -> JSONResponse:
+        return JSONResponse(store.data if store else {})
+
+    app.router.routes.append(Route(f"{ADMIN_PREFIX}/stats", stats, methods=["GET", "DELETE"]))
+    app.router.routes.append(Route(f"{ADMIN_PREFIX}/state", state, methods=["GET"]))
+
+
+def build(type_name: str, config: EmulatorConfig) -> FaultMiddleware:
+    """The full ASGI app for one platform: its routes, admin routes, fault injection."""
+    import importlib
+
+    module = importlib.import_module(f".{type_name.replace('-', '_')}", __package__)
+    app: Starlette = module.create_app(config)
+    middleware = FaultMiddleware(app, config)
+    with_admin(app, middleware, getattr(app.state, "store", None))
+    return middleware
+
+
+class RunningEmulator:
+    """An emulator serving on a loopback port in a background thread."""
+
+    def __init__(self, type_name: str, config: EmulatorConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.type = type_name
+        self.config = config
+        self.app = build(type_name, config)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://{host}:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(self.app, log_level="critical", access_log=False,
+                                                    lifespan="off", timeout_keep_alive=30))
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.thread = threading.Thread(target=self._run, name=f"emulator-{type_name}", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.run(self.server.serve(sockets=[self.sock]))
+
+    def start(self) -> "RunningEmulator":
+        self.thread.start()
+        deadline = time.time() + 10
+        while not self.server.started:
+            if time.time() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"emulator {self.type} did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        return {"requests": dict(self.app.counts), "faults": dict(self.app.faults)}
+
+    def __enter__(self) -> "RunningEmulator":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_forever(type_name: str, config: EmulatorConfig, host: str, port: int) -> None:
+    """``reconcile emulate``: serve in the foreground until interrupted."""
+    app = build(type_name, config)
+    logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")

@@ -1,0 +1,244 @@
+"""The one HTTP client layer every provider adapter uses.
+
+Timeouts on every call, retries with exponential backoff and full jitter on 429/5xx/connection
+errors (honouring ``Retry-After``), no retry on other 4xx, auth headers, per-kind call counting,
+transport safety (TLS verified, no plain ``http://`` off loopback unless allowed, auth never
+carried across a redirect to another host) and redaction of secrets from every error message.
+
+A request that is not safe to repeat (a create without an idempotency key or upsert semantics) is
+never retried blindly: when its outcome is unknown the client raises :class:`OutcomeUnknown` and
+the engine looks the object up before trying again.
+"""
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+import httpx
+
+from . import redact
+from .errors import NotFound, OutcomeUnknown, ProviderError, ReconcileError
+
+log = logging.getLogger("reconciler.http")
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int = 6
+    base_delay: float = 0.2
+    max_delay: float = 10.0
+    max_retry_after: float = 60.0
+
+    def backoff(self, attempt: int) -> float:
+        # full jitter: spreads a herd of parallel retries instead of synchronising them
+        return random.uniform(0, min(self.max_delay, self.base_delay * (2 ** attempt)))
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, *, allow_insecure_http: bool, what: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ReconcileError(f"{what}: url {url!r} is not an http(s) URL")
+    if parts.scheme == "http" and not is_loopback(parts.hostname) and not allow_insecure_http:
+        raise ReconcileError(
+            f"{what}: refusing plain http:// to {parts.hostname} (credentials would cross the network "
+            "unencrypted); use https://, or set allow_insecure_http: true on that provider"
+        )
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class CallCounter:
+    """Thread-safe count of API calls by kind (list, get, create, update, delete, sync, ...)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+
+    def add(self, kind: str) -> None:
+        with self._lock:
+            self.counts[kind] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+ErrorParser = Callable[[httpx.Response], str]
+
+
+def default_error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500] or response.reason_phrase
+    if isinstance(body, dict):
+        for key in ("detail", "error", "message"):
+            if key in body:
+                return str(body[key])
+    return str(body)[:500]
+
+
+class HttpClient:
+    """A small wrapper over :class:`httpx.Client` shared by all of one provider's calls."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        what: str = "provider",
+        allow_insecure_http: bool = False,
+        timeout: float = 30.0,
+        parallelism: int = 8,
+        retry: RetryPolicy | None = None,
+        counter: CallCounter | None = None,
+        error_parser: ErrorParser = default_error_message,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        check_url(base_url, allow_insecure_http=allow_insecure_http, what=what)
+        self.what = what
+        self.retry = retry or RetryPolicy()
+        self.counter = counter or CallCounter()
+        self.error_parser = error_parser
+        self._origin = urlsplit(base_url)[:2]
+        limits = httpx.Limits(max_connections=max(parallelism, 1) * 2, max_keepalive_connections=max(parallelism, 1) * 2)
+        self._client = httpx.Client(
+            base_url=base_url.rstrip("/") + "/",
+            headers=dict(headers or {}),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=limits,
+            follow_redirects=False,  # redirects are followed by hand, same origin only
+            verify=True,
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> "HttpClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        kind: str,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        safe_to_retry: bool | None = None,
+        ok_404: bool = False,
+    ) -> httpx.Response | None:
+        """Send one logical call (retrying as policy allows) and return the 2xx response.
+
+        ``safe_to_retry`` defaults to True for every method but POST. Raises :class:`NotFound`
+        on 404 (or returns None with ``ok_404``), :class:`ProviderError` on other refusals and
+        :class:`OutcomeUnknown` when an unsafe call may have taken effect.
+        """
+        if safe_to_retry is None:
+            safe_to_retry = method.upper() != "POST"
+        path = path.lstrip("/")
+        attempt = 0
+        while True:
+            self.counter.add(kind)
+            sent = False
+            try:
+                response = self._send(method, path, json=json, params=params, headers=headers)
+                sent = True
+            except httpx.TimeoutException as exc:
+                failure: str = f"timed out ({type(exc).__name__})"
+                # a connect timeout never reached the server: always safe to repeat
+                maybe_applied = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+            except httpx.TransportError as exc:
+                failure = f"connection error ({type(exc).__name__}: {exc})"
+                maybe_applied = not isinstance(exc, httpx.ConnectError)
+            else:
+                status = response.status_code
+                if status < 300:
+                    return response
+                if status == 404 and ok_404:
+                    return None
+                message = redact.scrub(self.error_parser(response))
+                if status not in RETRYABLE_STATUS:
+                    exc_type = NotFound if status == 404 else ProviderError
+                    raise exc_type(f"{self.what}: {method} /{path} -> {status}: {message}", status=status)
+                failure = f"HTTP {status}: {message}"
+                # 429 means "not processed"; a 5xx on an unsafe call might have been applied
+                maybe_applied = status != 429
+                delay = _retry_after(response)
+            if not sent:
+                delay = None
+            attempt += 1
+            if maybe_applied and not safe_to_retry:
+                raise OutcomeUnknown(
+                    f"{self.what}: {method} /{path}: {redact.scrub(failure)}; the call may have taken effect",
+                    retryable=True,
+                )
+            if attempt >= self.retry.attempts:
+                raise ProviderError(
+                    f"{self.what}: {method} /{path} failed after {attempt} attempts: {redact.scrub(failure)}",
+                    retryable=True,
+                )
+            wait = min(delay, self.retry.max_retry_after) if delay is not None else self.retry.backoff(attempt)
+            log.info("%s %s /%s: %s; retry %d in %.2fs", self.what, method, path, redact.scrub(failure), attempt, wait)
+            time.sleep(wait)
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._client.request(method, path, **kwargs)
+        hops = 0
+        while response.is_redirect and hops < 5:
+            target = response.next_request.url if response.next_request else None
+            if target is None or (target.scheme, target.netloc.decode()) != self._origin:
+                raise ProviderError(
+                    f"{self.what}: {method} /{path} redirected to another host ({target.host if target else '?'}); "
+                    "not following it, so that credentials stay with the configured host",
+                    status=response.status_code,
+                )
+            response = self._client.request(method, target, **kwargs)
+            hops += 1
+        return response
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        if response is None or not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ProviderError(f"{self.what}: {method} /{path.lstrip('/')} answered with non-JSON content") from exc

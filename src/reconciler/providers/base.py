@@ -1,0 +1,167 @@
+"""The provider adapter interface: the only code that knows a platform's HTTP API.
+
+An adapter maps the common model (:class:`~reconciler.model.Connector`) to one platform and back
+(:class:`~reconciler.model.LiveConnector`), and declares in :class:`Capabilities` what the platform
+can change in place and what forces a replace. The engine reads only these declarations; it never
+asks which platform it is talking to.
+
+The normalised *projection* both sides are compared on is a dict with these keys (absent keys are
+"not set"): ``source``, ``target``, ``description``, ``scope``, ``schedule``, ``syncs``,
+``member``. Credentials are compared by fingerprint in the engine, never through the projection.
+Adapters fill in platform defaults on the desired side (or drop them on the live side) so that an
+unchanged manifest projects equal to what the platform reports.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterable, Iterator
+
+from ..http import CallCounter, HttpClient
+from ..model import Connector, LiveConnector, ProviderConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a platform allows; the engine plans from this alone."""
+
+    # projection fields (plus "credentials") an update call can change in place
+    updatable: frozenset[str]
+    # projection fields whose change forces delete + create
+    replace_on: frozenset[str]
+    # schedule forms accepted ("cron", "every", "continuous", "manual"); empty: no scheduler
+    schedule_forms: frozenset[str] = frozenset()
+    # the list endpoint returns every projected field (else: detail GET when version moved)
+    list_is_complete: bool = True
+    # the platform stores a marker saying "managed by the reconciler"
+    ownership_marker: bool = False
+    # syncs can be triggered / watched / cancelled through the API
+    can_sync: bool = False
+    can_cancel_sync: bool = False
+    # the default API base URL
+    default_url: str = ""
+
+
+@dataclass(slots=True)
+class SyncJob:
+    """One sync run, as the platform reports it."""
+
+    id: str
+    status: str  # queued | running | completed | failed | cancelled
+    progress: dict[str, int] = field(default_factory=dict)  # records fetched, collected/parsed/indexed, ...
+    error: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in ("completed", "failed", "cancelled")
+
+
+@dataclass(slots=True)
+class ConnectorStatus:
+    """Live status for ``reconcile status``."""
+
+    status: str | None
+    last_sync: SyncJob | None = None
+    next_run: str | None = None
+    auth_url: str | None = None
+
+
+class Provider(ABC):
+    """One adapter instance per ``providers:`` entry; thread-safe (calls run in parallel)."""
+
+    type: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, config: ProviderConfig, *, parallelism: int = 8, counter: CallCounter | None = None,
+                 timeout: float = 30.0) -> None:
+        self.config = config
+        self.http = HttpClient(
+            config.url or self.capabilities.default_url,
+            headers=self.auth_headers(),
+            what=f"{config.name} ({self.type})",
+            allow_insecure_http=config.allow_insecure_http,
+            parallelism=parallelism,
+            counter=counter,
+            timeout=timeout,
+            error_parser=self.error_message,
+        )
+
+    # -- wiring ---------------------------------------------------------------------------
+    @abstractmethod
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that authenticate every call (built from ``self.config.api_key``)."""
+
+    def error_message(self, response) -> str:  # type: ignore[no-untyped-def]
+        """Turn the platform's error body into one readable line (never echoing secrets)."""
+        from ..http import default_error_message
+
+        return default_error_message(response)
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- identity and projection ------------------------------------------------------------
+    @abstractmethod
+    def identity(self, connector: Connector) -> str:
+        """The key a live object of this connector carries (name, natural key, ...).
+
+        For platforms without any name or natural key return ``""``: such connectors are matched
+        through the state only.
+        """
+
+    @abstractmethod
+    def desired_fields(self, connector: Connector) -> dict[str, Any]:
+        """The normalised projection of a desired connector, platform defaults filled in."""
+
+    # -- reads ------------------------------------------------------------------------------
+    @abstractmethod
+    def list(self, targets: Iterable[str]) -> Iterator[LiveConnector]:
+        """Every live connector in the given targets (collections, workspaces, ...).
+
+        ``targets`` are the targets the manifests name plus those in the state; platforms with a
+        global list may ignore them. Yield as pages arrive.
+        """
+
+    def read(self, live: LiveConnector) -> LiveConnector:
+        """The complete projection of one live connector (a detail GET). Only called when the
+        list is incomplete and the object's version moved since the state saw it."""
+        return live
+
+    def lookup(self, connector: Connector) -> LiveConnector | None:
+        """Find the live object for ``connector`` after a create whose outcome was unknown."""
+        key = self.identity(connector)
+        if not key:
+            return None
+        for live in self.list([connector.target] if connector.target else []):
+            if live.key == key:
+                return live
+        return None
+
+    # -- writes -----------------------------------------------------------------------------
+    @abstractmethod
+    def create(self, connector: Connector, *, idempotency_key: str) -> LiveConnector:
+        """Create it. ``idempotency_key`` is stable for the same desired connector; platforms
+        that accept one must send it."""
+
+    @abstractmethod
+    def update(self, connector: Connector, live: LiveConnector, changed: frozenset[str]) -> LiveConnector:
+        """Change in place the projection fields in ``changed`` (may include ``credentials``)."""
+
+    @abstractmethod
+    def delete(self, live: LiveConnector) -> None:
+        """Delete it; a 404 counts as success (already gone)."""
+
+    # -- syncs (only when capabilities.can_sync) ----------------------------------------------
+    def trigger_sync(self, live: LiveConnector) -> SyncJob:
+        raise NotImplementedError(f"{self.type} has no sync API")
+
+    def get_sync(self, live: LiveConnector, job_id: str) -> SyncJob:
+        raise NotImplementedError(f"{self.type} has no sync API")
+
+    def cancel_sync(self, live: LiveConnector, job_id: str) -> SyncJob:
+        raise NotImplementedError(f"{self.type} cannot cancel a sync")
+
+    def status(self, live: LiveConnector) -> ConnectorStatus:
+        return ConnectorStatus(status=live.status, auth_url=live.extra.get("auth_url"))
