@@ -1,0 +1,667 @@
+"""Airweave emulator: collections, source connections and sync jobs, as the OpenAPI spec shapes them.
+
+Paths are served at the root (the spec's server is ``https://api.airweave.ai``) and again under
+``/v1`` (the docs show that prefix in some deployments). Auth is the ``x-api-key`` header, or
+``Authorization: Bearer`` as the docs' curl examples use. Errors follow FastAPI: 422 carries
+``detail: [{loc, msg, type}]`` with pydantic's messages, every other error ``detail: "<text>"``.
+
+Credentials are validated and then forgotten: the store keeps only which fields were given and
+when, so neither a response nor ``/_emulator/state`` can ever carry a secret.
+"""
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Awaitable, Callable
+
+from croniter import croniter
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .base import EmulatorConfig, JobClock, Store, new_id, now_iso
+
+PAGE_LIMIT_MAX = 1000
+PAGE_LIMIT_DEFAULT = 100
+READABLE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the platform knows about one source type (a small slice of ``GET /sources``)."""
+
+    name: str
+    auth_methods: tuple[str, ...]
+    auth_fields: tuple[str, ...] = ()  # required fields of direct credentials
+    supports_continuous: bool = True
+
+
+_OAUTH = ("oauth_browser", "oauth_token", "oauth_byoc", "auth_provider")
+SOURCES: dict[str, SourceInfo] = {
+    "github": SourceInfo("GitHub", ("direct", "auth_provider"), ("personal_access_token",)),
+    "gitlab": SourceInfo("GitLab", ("direct", "auth_provider"), ("personal_access_token",)),
+    "stripe": SourceInfo("Stripe", ("direct", "auth_provider"), ("api_key",), supports_continuous=False),
+    "postgresql": SourceInfo("PostgreSQL", ("direct",), ("host", "port", "database", "user", "password")),
+    "slack": SourceInfo("Slack", _OAUTH),
+    "notion": SourceInfo("Notion", _OAUTH),
+    "google_drive": SourceInfo("Google Drive", _OAUTH),
+    "gmail": SourceInfo("Gmail", _OAUTH),
+    "confluence": SourceInfo("Confluence", _OAUTH),
+    "jira": SourceInfo("Jira", _OAUTH),
+    "linear": SourceInfo("Linear", _OAUTH),
+    "asana": SourceInfo("Asana", _OAUTH, supports_continuous=False),
+    "hubspot": SourceInfo("HubSpot", _OAUTH, supports_continuous=False),
+}
+
+# authentication variants, told apart by their marker field as the platform auto-detects them
+AUTH_FIELDS: dict[str, frozenset[str]] = {
+    "direct": frozenset({"credentials"}),
+    "oauth_token": frozenset({"access_token", "refresh_token", "expires_at"}),
+    "auth_provider": frozenset({"provider_readable_id", "provider_config"}),
+    "oauth_browser": frozenset({"redirect_uri", "client_id", "client_secret", "consumer_key", "consumer_secret"}),
+}
+
+# base.JobClock status -> the spec's SyncJobStatus
+JOB_STATUS = {"queued": "pending", "running": "running", "completed": "completed", "failed": "failed",
+              "cancelled": "cancelled"}
+
+
+class ApiError(Exception):
+    """An error answered as FastAPI would: 422 with a list of details, else a string detail."""
+
+    def __init__(self, status: int, detail: Any) -> None:
+        super().__init__(str(detail))
+        self.status = status
+        self.detail = detail
+
+
+def _err(loc: list[Any], msg: str, type_: str) -> dict[str, Any]:
+    return {"loc": loc, "msg": msg, "type": type_}
+
+
+class Validator:
+    """Collects pydantic-style errors so one 422 lists every problem, like the platform does."""
+
+    def __init__(self) -> None:
+        self.errors: list[dict[str, Any]] = []
+
+    def fail(self, loc: list[Any], msg: str, type_: str) -> None:
+        self.errors.append(_err(loc, msg, type_))
+
+    def string(self, body: dict, key: str, loc: list[Any], *, required: bool = False, nullable: bool = True,
+               min_len: int | None = None, max_len: int | None = None, pattern: re.Pattern | None = None) -> Any:
+        if key not in body:
+            if required:
+                self.fail(loc + [key], "Field required", "missing")
+            return None
+        value = body[key]
+        if value is None and nullable and not required:
+            return None
+        if not isinstance(value, str):
+            self.fail(loc + [key], "Input should be a valid string", "string_type")
+            return None
+        if min_len is not None and len(value) < min_len:
+            self.fail(loc + [key], f"String should have at least {min_len} characters", "string_too_short")
+        if max_len is not None and len(value) > max_len:
+            self.fail(loc + [key], f"String should have at most {max_len} characters", "string_too_long")
+        if pattern is not None and not pattern.match(value):
+            self.fail(loc + [key], f"String should match pattern '{pattern.pattern}'", "string_pattern_mismatch")
+        return value
+
+    def mapping(self, body: dict, key: str, loc: list[Any]) -> dict | None:
+        value = body.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.fail(loc + [key], "Input should be a valid dictionary", "dict_type")
+            return None
+        return value
+
+    def boolean(self, body: dict, key: str, loc: list[Any]) -> bool | None:
+        value = body.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            self.fail(loc + [key], "Input should be a valid boolean, unable to interpret input", "bool_parsing")
+            return None
+        return value
+
+    def check(self) -> None:
+        if self.errors:
+            raise ApiError(422, self.errors)
+
+
+def _query_int(request: Request, name: str, default: int, minimum: int, maximum: int | None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    loc = ["query", name]
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(422, [_err(loc, "Input should be a valid integer, unable to parse string as an integer",
+                                  "int_parsing")]) from None
+    if value < minimum:
+        raise ApiError(422, [_err(loc, f"Input should be greater than or equal to {minimum}", "greater_than_equal")])
+    if maximum is not None and value > maximum:
+        raise ApiError(422, [_err(loc, f"Input should be less than or equal to {maximum}", "less_than_equal")])
+    return value
+
+
+def _path_uuid(request: Request, name: str) -> str:
+    raw = request.path_params[name]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise ApiError(422, [_err(["path", name], "Input should be a valid UUID, invalid character: expected an "
+                                  "optional prefix of `urn:uuid:` followed by [0-9a-fA-F-]", "uuid_parsing")]) from None
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError as exc:
+        raise ApiError(422, [_err(["body", getattr(exc, "pos", 0)], "JSON decode error", "json_invalid")]) from None
+    if body is None:
+        raise ApiError(422, [_err(["body"], "Field required", "missing")])
+    if not isinstance(body, dict):
+        raise ApiError(422, [_err(["body"], "Input should be a valid dictionary or object to extract fields from",
+                                  "model_attributes_type")])
+    return body
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _next_run(cron: str | None) -> str | None:
+    if not cron:
+        return None
+    nxt = croniter(cron, datetime.now(timezone.utc)).get_next(datetime)
+    return nxt.isoformat().replace("+00:00", "Z")
+
+
+class Airweave:
+    """The platform's behaviour over a :class:`Store`; handlers below only translate HTTP."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.page_max = config.page_limit_max or PAGE_LIMIT_MAX
+        self.clock = JobClock(config.sync_duration, config.sync_fail)
+        self.store = Store("airweave", config.data_dir,
+                           {"organization_id": new_id(), "collections": {}, "connections": {}, "jobs": {},
+                            "oauth_codes": {}})
+        with self.store.lock:
+            for target in config.targets:
+                if target not in self.store.data["collections"]:
+                    self._new_collection(target, target)
+            self.store.save()
+
+    # -- collections ----------------------------------------------------------------------
+    def _new_collection(self, name: str, readable_id: str) -> dict[str, Any]:
+        now = now_iso()
+        record = {"name": name, "readable_id": readable_id, "id": new_id(), "created_at": now, "modified_at": now,
+                  "organization_id": self.store.data["organization_id"], "created_by_email": None,
+                  "modified_by_email": None, "vector_size": 3072, "embedding_model_name": "text-embedding-3-large",
+                  "sync_config": None}
+        self.store.data["collections"][readable_id] = record
+        return record
+
+    def collection_view(self, record: dict[str, Any]) -> dict[str, Any]:
+        members = [c for c in self.store.data["connections"].values()
+                   if c["readable_collection_id"] == record["readable_id"]]
+        return {**record, "status": "ACTIVE" if members else "NEEDS SOURCE",
+                "source_connection_summaries": [{"short_name": c["short_name"], "name": c["name"]} for c in members]}
+
+    def collection(self, readable_id: str) -> dict[str, Any]:
+        record = self.store.data["collections"].get(readable_id)
+        if record is None:
+            raise ApiError(404, f"Collection '{readable_id}' not found")
+        return record
+
+    def create_collection(self, body: dict[str, Any]) -> dict[str, Any]:
+        v = Validator()
+        name = v.string(body, "name", ["body"], required=True, min_len=4, max_len=64)
+        readable_id = v.string(body, "readable_id", ["body"], pattern=READABLE_ID)
+        v.check()
+        if readable_id is None:
+            slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "collection"
+            readable_id = f"{slug}-{secrets.token_hex(3)[:5]}"
+        if readable_id in self.store.data["collections"]:
+            raise ApiError(422, [_err(["body", "readable_id"],
+                                      f"Value error, Collection with readable_id '{readable_id}' already exists",
+                                      "value_error")])
+        return self._new_collection(name, readable_id)
+
+    # -- source connections ---------------------------------------------------------------
+    def connection(self, conn_id: str) -> dict[str, Any]:
+        record = self.store.data["connections"].get(conn_id)
+        if record is None:
+            raise ApiError(404, f"Source connection '{conn_id}' not found")
+        return record
+
+    def _schedule(self, v: Validator, body: dict[str, Any], source: SourceInfo | None) -> dict[str, Any] | None:
+        schedule = v.mapping(body, "schedule", ["body"])
+        if schedule is None:
+            return None
+        loc = ["body", "schedule"]
+        cron = v.string(schedule, "cron", loc)
+        continuous = v.boolean(schedule, "continuous", loc) or False
+        cursor_field = v.string(schedule, "cursor_field", loc)
+        if cron is not None and (len(cron.split()) != 5 or not croniter.is_valid(cron)):
+            v.fail(loc + ["cron"], f"Value error, Invalid cron expression: {cron!r}", "value_error")
+        if cursor_field is not None and not continuous:
+            v.fail(loc + ["cursor_field"], "Value error, cursor_field requires continuous: true", "value_error")
+        if continuous and source is not None and not source.supports_continuous:
+            v.fail(loc + ["continuous"], f"Value error, Source '{source.name}' does not support continuous sync",
+                   "value_error")
+        if cron is None and not continuous:
+            return None  # an empty schedule means "no automatic syncs"
+        return {"cron": cron, "continuous": continuous, "cursor_field": cursor_field}
+
+    def _authentication(self, v: Validator, body: dict[str, Any], source: SourceInfo | None) -> dict[str, Any] | None:
+        """Validate an authentication object; return what may be stored (never a secret value)."""
+        auth = v.mapping(body, "authentication", ["body"])
+        if auth is None:
+            return None
+        loc = ["body", "authentication"]
+        if "credentials" in auth:
+            method = "direct"
+        elif "access_token" in auth:
+            method = "oauth_token"
+        elif "provider_readable_id" in auth:
+            method = "auth_provider"
+        else:
+            method = "oauth_browser"
+        for key in auth:
+            if key not in AUTH_FIELDS[method]:
+                v.fail(loc + [key], "Extra inputs are not permitted", "extra_forbidden")
+        stored: dict[str, Any] = {"method": method, "credential_fields": []}
+        if method == "direct":
+            creds = v.mapping(auth, "credentials", loc)
+            if creds is None:
+                v.fail(loc + ["credentials"], "Input should be a valid dictionary", "dict_type")
+                return stored
+            for field_name in source.auth_fields if source else ():
+                if creds.get(field_name) in (None, ""):
+                    v.fail(loc + ["credentials", field_name], "Field required", "missing")
+            stored["credential_fields"] = sorted(creds)
+        elif method == "oauth_token":
+            v.string(auth, "access_token", loc, required=True, min_len=1)
+            v.string(auth, "refresh_token", loc)
+            expires_at = v.string(auth, "expires_at", loc)
+            if expires_at is not None:
+                try:
+                    datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+                    stored["expires_at"] = expires_at
+                except ValueError:
+                    v.fail(loc + ["expires_at"], "Input should be a valid datetime", "datetime_from_date_parsing")
+            stored["credential_fields"] = sorted(k for k in auth if k != "expires_at" and auth[k] is not None)
+        elif method == "auth_provider":
+            stored["provider_readable_id"] = v.string(auth, "provider_readable_id", loc, required=True)
+            v.mapping(auth, "provider_config", loc)
+        else:
+            for key in AUTH_FIELDS["oauth_browser"]:
+                v.string(auth, key, loc)
+            if auth.get("client_id") and auth.get("client_secret"):
+                stored["method"] = "oauth_byoc"
+        if source is not None and stored["method"] not in source.auth_methods:
+            v.fail(loc, f"Value error, Source '{source.name}' does not support authentication method "
+                        f"'{stored['method']}' (supported: {', '.join(source.auth_methods)})", "value_error")
+        return stored
+
+    def create_connection(self, body: dict[str, Any], base_url: str) -> dict[str, Any]:
+        v = Validator()
+        short_name = v.string(body, "short_name", ["body"], required=True, nullable=False)
+        collection_id = v.string(body, "readable_collection_id", ["body"], required=True, nullable=False)
+        name = v.string(body, "name", ["body"], min_len=4, max_len=42)
+        description = v.string(body, "description", ["body"], max_len=255)
+        config = v.mapping(body, "config", ["body"])
+        sync_immediately = v.boolean(body, "sync_immediately", ["body"])
+        redirect_url = v.string(body, "redirect_url", ["body"])
+        v.check()  # the source and collection lookups below need well-formed values
+        source = SOURCES.get(short_name)
+        if source is None:
+            raise ApiError(404, f"Source '{short_name}' not found")
+        self.collection(collection_id)
+        schedule = self._schedule(v, body, source)
+        auth = self._authentication(v, body, source)
+        if auth is None:
+            if "oauth_browser" not in source.auth_methods:
+                v.fail(["body", "authentication"], f"Value error, Source '{source.name}' requires authentication "
+                                                   "(direct credentials or an auth provider)", "value_error")
+            auth = {"method": "oauth_browser", "credential_fields": []}
+        browser = auth["method"] in ("oauth_browser", "oauth_byoc")
+        if browser and sync_immediately:
+            v.fail(["body", "sync_immediately"], "Value error, sync_immediately cannot be true for OAuth browser "
+                                                 "flows; the first sync starts after authentication", "value_error")
+        v.check()
+        now = now_iso()
+        conn_id = new_id()
+        details = {"method": auth["method"], "authenticated": not browser, "authenticated_at": None if browser else now,
+                   "expires_at": auth.get("expires_at"), "auth_url": None, "auth_url_expires": None,
+                   "redirect_url": redirect_url if browser else None,
+                   "provider_readable_id": auth.get("provider_readable_id"), "credential_fields": auth["credential_fields"]}
+        if browser:
+            code = secrets.token_urlsafe(12)
+            self.store.data["oauth_codes"][code] = conn_id
+            details["auth_url"] = f"{base_url}source-connections/authorize/{code}"
+            details["auth_url_expires"] = (datetime.now(timezone.utc) + timedelta(minutes=30)).isoformat().replace("+00:00", "Z")
+        record = {"id": conn_id, "name": name or f"{source.name} Connection", "description": description,
+                  "short_name": short_name, "readable_collection_id": collection_id, "config": config or {},
+                  "schedule": schedule, "auth": details, "created_at": now, "modified_at": now,
+                  "sync_id": None if browser else new_id(), "federated_search": False}
+        self.store.data["connections"][conn_id] = record
+        self.store.data["jobs"][conn_id] = []
+        if not browser and (sync_immediately is None or sync_immediately):
+            self._start_job(record)
+        return record
+
+    def update_connection(self, record: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+        v = Validator()
+        source = SOURCES.get(record["short_name"])
+        for key in body:
+            if key not in ("name", "description", "config", "schedule", "authentication"):
+                v.fail(["body", key], "Extra inputs are not permitted", "extra_forbidden")
+        name = v.string(body, "name", ["body"], min_len=4, max_len=42)
+        description = v.string(body, "description", ["body"], max_len=255)
+        config = v.mapping(body, "config", ["body"])
+        schedule = self._schedule(v, body, source)
+        auth = self._authentication(v, body, source)
+        if auth is not None and auth["method"] not in ("direct", "oauth_token"):
+            v.fail(["body", "authentication"], "Value error, only direct credentials or OAuth tokens can be updated",
+                   "value_error")
+        v.check()
+        # "omitted fields retain their current values"; an explicit null clears where it can
+        if name is not None:
+            record["name"] = name
+        if "description" in body:
+            record["description"] = description
+        if "config" in body:
+            record["config"] = config or {}
+        if "schedule" in body:
+            record["schedule"] = schedule
+        if auth is not None:
+            now = now_iso()
+            record["auth"].update({"method": auth["method"], "authenticated": True, "authenticated_at": now,
+                                   "expires_at": auth.get("expires_at"), "auth_url": None, "auth_url_expires": None,
+                                   "credential_fields": auth["credential_fields"]})
+            record["sync_id"] = record["sync_id"] or new_id()
+        record["modified_at"] = now_iso()
+        return record
+
+    def delete_connection(self, record: dict[str, Any]) -> dict[str, Any]:
+        view = self.connection_view(record)
+        for job in self.store.data["jobs"].get(record["id"], []):
+            self.clock.cancel(job)  # the platform stops a running sync before deleting
+        del self.store.data["connections"][record["id"]]
+        self.store.data["jobs"].pop(record["id"], None)
+        return view
+
+    def complete_browser_auth(self, code: str) -> dict[str, Any]:
+        conn_id = self.store.data["oauth_codes"].pop(code, None)
+        record = self.store.data["connections"].get(conn_id) if conn_id else None
+        if record is None:
+            raise ApiError(404, "Authorization link not found or expired")
+        now = now_iso()
+        record["auth"].update({"authenticated": True, "authenticated_at": now, "auth_url": None,
+                               "auth_url_expires": None})
+        record["sync_id"] = record["sync_id"] or new_id()
+        self._start_job(record)  # the first sync starts once a person completes the flow
+        return record
+
+    # -- jobs -----------------------------------------------------------------------------
+    def _start_job(self, record: dict[str, Any]) -> dict[str, Any]:
+        job = self.clock.new()
+        self.store.data["jobs"].setdefault(record["id"], []).append(job)
+        return job
+
+    def _active_job(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        for job in reversed(self.store.data["jobs"].get(record["id"], [])):
+            if self.clock.view(job)["status"] in ("queued", "running"):
+                return job
+        return None
+
+    def run(self, record: dict[str, Any]) -> dict[str, Any]:
+        if not record["auth"]["authenticated"]:
+            raise ApiError(400, "Source connection is not authenticated; complete authentication first")
+        if self._active_job(record) is not None:
+            raise ApiError(409, "A sync job is already running for this source connection")
+        return self._start_job(record)
+
+    def job(self, record: dict[str, Any], job_id: str) -> dict[str, Any]:
+        for job in self.store.data["jobs"].get(record["id"], []):
+            if job["id"] == job_id:
+                return job
+        raise ApiError(404, f"Sync job '{job_id}' not found")
+
+    def cancel(self, record: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+        status = self.clock.view(job)["status"]
+        if not self.clock.cancel(job):
+            raise ApiError(409, f"Cannot cancel a job in status '{JOB_STATUS[status]}'")
+        view = self.job_view(record["id"], job)
+        view["status"] = "cancelling"  # the worker acknowledges asynchronously
+        return view
+
+    def job_view(self, conn_id: str, job: dict[str, Any]) -> dict[str, Any]:
+        state = self.clock.view(job)
+        records = state["records"]
+        inserted = records * 3 // 4
+        status = JOB_STATUS[state["status"]]
+        if state["finished_at"]:
+            end = datetime.fromisoformat(state["finished_at"].replace("Z", "+00:00")).timestamp()
+        else:
+            end = time.time()
+        return {"id": job["id"], "source_connection_id": conn_id, "status": status,
+                "started_at": state["started_at"], "completed_at": state["finished_at"],
+                "duration_seconds": None if state["started_at"] is None else round(max(0.0, end - job["created"]), 3),
+                "entities_inserted": inserted, "entities_updated": records - inserted, "entities_deleted": 0,
+                "entities_failed": 1 if status == "failed" else 0, "error": state["error"],
+                "error_details": {"stage": "fetch", "retryable": True} if status == "failed" else None}
+
+    # -- views ----------------------------------------------------------------------------
+    def _status(self, record: dict[str, Any], jobs: list[dict[str, Any]]) -> str:
+        if not record["auth"]["authenticated"]:
+            return "pending_auth"
+        if not jobs:
+            return "active"
+        last = jobs[-1]["status"]
+        if last in ("pending", "running", "created"):
+            return "syncing"
+        return "error" if last == "failed" else "active"
+
+    def connection_view(self, record: dict[str, Any]) -> dict[str, Any]:
+        jobs = [self.job_view(record["id"], j) for j in self.store.data["jobs"].get(record["id"], [])]
+        completed = [j for j in reversed(jobs) if j["status"] == "completed"]  # newest first
+        # every run re-reads the whole source: the index holds what the latest completed run saw
+        total = completed[0]["entities_inserted"] + completed[0]["entities_updated"] if completed else 0
+        last = jobs[-1] if jobs else None
+        auth = {k: v for k, v in record["auth"].items() if k != "credential_fields"}
+        schedule = record["schedule"]
+        return {
+            "id": record["id"], "organization_id": self.store.data["organization_id"], "name": record["name"],
+            "description": record["description"], "short_name": record["short_name"],
+            "readable_collection_id": record["readable_collection_id"], "status": self._status(record, jobs),
+            "created_at": record["created_at"], "modified_at": record["modified_at"], "auth": auth,
+            "config": record["config"],
+            "schedule": None if schedule is None else {**schedule, "next_run": _next_run(schedule["cron"]),
+                                                       "cursor_value": None},
+            "sync": None if record["sync_id"] is None else {
+                "total_runs": len(jobs), "successful_runs": len(completed),
+                "failed_runs": sum(1 for j in jobs if j["status"] == "failed"),
+                "last_job": None if last is None else {k: last[k] for k in (
+                    "id", "status", "started_at", "completed_at", "duration_seconds", "entities_inserted",
+                    "entities_updated", "entities_deleted", "entities_failed", "error")}},
+            "sync_id": record["sync_id"],
+            "entities": {"total_entities": total, "by_type": {} if not completed else {
+                f"{record['short_name']}_entity": {"count": total, "last_updated": completed[0]["completed_at"]}}},
+            "federated_search": record["federated_search"],
+        }
+
+    def list_item(self, record: dict[str, Any]) -> dict[str, Any]:
+        view = self.connection_view(record)
+        return {"id": view["id"], "name": view["name"], "short_name": view["short_name"],
+                "readable_collection_id": view["readable_collection_id"], "created_at": view["created_at"],
+                "modified_at": view["modified_at"], "is_authenticated": view["auth"]["authenticated"],
+                "entity_count": view["entities"]["total_entities"], "federated_search": view["federated_search"],
+                "auth_method": view["auth"]["method"], "status": view["status"]}
+
+
+Handler = Callable[[Request, Airweave], Awaitable[Any]]
+
+
+def create_app(config: EmulatorConfig) -> Starlette:
+    platform = Airweave(config)
+
+    def endpoint(handler: Handler, *, public: bool = False) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            try:
+                if not public and not _authorized(request, config.api_key):
+                    raise ApiError(401, "Invalid or missing API key. Provide it in the x-api-key header.")
+                with platform.store.lock:
+                    result = await handler(request, platform)
+                    if request.method != "GET" or public:
+                        platform.store.save()
+            except ApiError as exc:
+                return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+            return result if isinstance(result, Response) else JSONResponse(result)
+
+        return run
+
+    routes = []
+    for prefix in ("", "/v1"):
+        routes += [
+            Route(f"{prefix}/sources", endpoint(_list_sources), methods=["GET"]),
+            Route(f"{prefix}/sources/{{short_name}}", endpoint(_get_source), methods=["GET"]),
+            Route(f"{prefix}/collections", endpoint(_collections), methods=["GET", "POST"]),
+            Route(f"{prefix}/collections/{{readable_id}}", endpoint(_collection), methods=["GET", "PATCH", "DELETE"]),
+            Route(f"{prefix}/source-connections", endpoint(_connections), methods=["GET", "POST"]),
+            Route(f"{prefix}/source-connections/authorize/{{code}}", endpoint(_authorize, public=True),
+                  methods=["GET"]),
+            Route(f"{prefix}/source-connections/{{source_connection_id}}", endpoint(_connection),
+                  methods=["GET", "PATCH", "DELETE"]),
+            Route(f"{prefix}/source-connections/{{source_connection_id}}/run", endpoint(_run), methods=["POST"]),
+            Route(f"{prefix}/source-connections/{{source_connection_id}}/jobs", endpoint(_jobs), methods=["GET"]),
+            Route(f"{prefix}/source-connections/{{source_connection_id}}/jobs/{{job_id}}/cancel", endpoint(_cancel),
+                  methods=["POST"]),
+        ]
+    app = Starlette(routes=routes)
+    app.state.store = platform.store
+    app.state.platform = platform
+    return app
+
+
+def _authorized(request: Request, api_key: str) -> bool:
+    given = request.headers.get("x-api-key")
+    if given is None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        given = token if scheme.lower() == "bearer" else None
+    return given is not None and secrets.compare_digest(given.encode(), api_key.encode())
+
+
+# -- handlers: HTTP in, platform call, JSON out ---------------------------------------------------
+def _source_view(short_name: str, info: SourceInfo) -> dict[str, Any]:
+    return {"name": info.name, "short_name": short_name, "class_name": f"{info.name.replace(' ', '')}Source",
+            "auth_methods": list(info.auth_methods), "supports_continuous": info.supports_continuous,
+            "auth_fields": {"fields": [{"name": f, "title": f.replace("_", " ").title(), "type": "string",
+                                        "required": True, "is_secret": True} for f in info.auth_fields]},
+            "config_fields": {"fields": []}}
+
+
+async def _list_sources(request: Request, p: Airweave) -> Any:
+    return [_source_view(k, v) for k, v in SOURCES.items()]
+
+
+async def _get_source(request: Request, p: Airweave) -> Any:
+    short_name = request.path_params["short_name"]
+    if short_name not in SOURCES:
+        raise ApiError(404, f"Source '{short_name}' not found")
+    return _source_view(short_name, SOURCES[short_name])
+
+
+async def _collections(request: Request, p: Airweave) -> Any:
+    if request.method == "POST":
+        return p.collection_view(p.create_collection(await _json_body(request)))
+    skip = _query_int(request, "skip", 0, 0, None)
+    limit = _query_int(request, "limit", PAGE_LIMIT_DEFAULT, 1, p.page_max)
+    search = (request.query_params.get("search") or "").lower()
+    items = [c for c in p.store.data["collections"].values()
+             if not search or search in c["name"].lower() or search in c["readable_id"]]
+    return [p.collection_view(c) for c in items[skip:skip + limit]]
+
+
+async def _collection(request: Request, p: Airweave) -> Any:
+    record = p.collection(request.path_params["readable_id"])
+    if request.method == "GET":
+        return p.collection_view(record)
+    if request.method == "PATCH":
+        body = await _json_body(request)
+        v = Validator()
+        name = v.string(body, "name", ["body"], min_len=4, max_len=64)
+        v.check()
+        if name is not None:
+            record["name"] = name
+        record["modified_at"] = now_iso()
+        return p.collection_view(record)
+    view = p.collection_view(record)
+    for conn in [c for c in p.store.data["connections"].values() if c["readable_collection_id"] == record["readable_id"]]:
+        p.delete_connection(conn)
+    del p.store.data["collections"][record["readable_id"]]
+    return view
+
+
+async def _connections(request: Request, p: Airweave) -> Any:
+    if request.method == "POST":
+        body = await _json_body(request)
+        return p.connection_view(p.create_connection(body, str(request.base_url)))
+    collection = request.query_params.get("collection")
+    skip = _query_int(request, "skip", 0, 0, None)
+    limit = _query_int(request, "limit", PAGE_LIMIT_DEFAULT, 1, p.page_max)
+    if collection is not None:
+        p.collection(collection)
+    items = [c for c in p.store.data["connections"].values()
+             if collection is None or c["readable_collection_id"] == collection]
+    return [p.list_item(c) for c in items[skip:skip + limit]]
+
+
+async def _connection(request: Request, p: Airweave) -> Any:
+    record = p.connection(_path_uuid(request, "source_connection_id"))
+    if request.method == "GET":
+        return p.connection_view(record)
+    if request.method == "PATCH":
+        return p.connection_view(p.update_connection(record, await _json_body(request)))
+    return p.delete_connection(record)
+
+
+async def _authorize(request: Request, p: Airweave) -> Any:
+    record = p.complete_browser_auth(request.path_params["code"])
+    return {"detail": f"Authorization complete for '{record['name']}'. You can close this window."}
+
+
+async def _run(request: Request, p: Airweave) -> Any:
+    record = p.connection(_path_uuid(request, "source_connection_id"))
+    force = request.query_params.get("force_full_sync", "false").lower()
+    if force not in ("true", "false", "1", "0"):
+        raise ApiError(422, [_err(["query", "force_full_sync"], "Input should be a valid boolean, unable to "
+                                  "interpret input", "bool_parsing")])
+    return p.job_view(record["id"], p.run(record))
+
+
+async def _jobs(request: Request, p: Airweave) -> Any:
+    record = p.connection(_path_uuid(request, "source_connection_id"))
+    limit = _query_int(request, "limit", PAGE_LIMIT_DEFAULT, 1, PAGE_LIMIT_MAX)
+    jobs = list(reversed(p.store.data["jobs"].get(record["id"], [])))  # newest first
+    return [p.job_view(record["id"], j) for j in jobs[:limit]]
+
+
+async def _cancel(request: Request, p: Airweave) -> Any:
+    record = p.connection(_path_uuid(request, "source_connection_id"))
+    job = p.job(record, _path_uuid(request, "job_id"))
+    return p.cancel(record, job)
