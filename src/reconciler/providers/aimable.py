@@ -1,0 +1,251 @@
+"""Aimable adapter: collection connectors under ``/v1/spaces/{space}/collections/{collection}``.
+
+Mapping (see ``shared/providers.md``): ``source`` = ``provider_slug``, ``target`` =
+``"space_id/collection_id"``, ``scope`` = ``scope_config`` (the platform default is ``{}``),
+``credentials`` = the write-only ``credential`` object. Aimable stores no name, description or
+schedule, so connectors are matched through the state (``identity`` is ``""``) and syncs run on
+demand only. A create carries the engine's ``Idempotency-Key``, which makes it safe to retry after a
+lost answer: the platform hands back the connector the first attempt made.
+
+Lists page with ``limit`` (≤ 100) and the opaque ``cursor`` the previous page returned as
+``next_cursor``.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator, Mapping
+from urllib.parse import quote
+
+import httpx
+
+from ..errors import ProviderError
+from ..model import Connector, LiveConnector, Secret
+from .base import Capabilities, ConnectorStatus, Provider, SyncJob
+
+MAX_PAGE = 100
+
+
+def format_error(status: int, body: Any) -> str:
+    """One readable line from an Aimable error body, naming the offending field from ``loc``."""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if not isinstance(item, dict):
+                parts.append(str(item))
+                continue
+            loc = ".".join(str(part) for part in item.get("loc", []))
+            msg = str(item.get("msg", "invalid value"))
+            # only loc and msg: FastAPI-style bodies may also carry "input", which can be a secret
+            parts.append(f"{loc}: {msg}" if loc else msg)
+        text = "; ".join(parts) or "invalid request"
+    elif detail is not None:
+        text = str(detail)
+    else:
+        text = str(body)[:500] if body else ""
+    if status == 401:
+        return f"authentication failed: {text or 'Missing or invalid access token.'} (check the provider's api_key)"
+    if status == 403:
+        return f"permission denied: {text or 'Forbidden'} (the API key cannot access this space or collection)"
+    if status == 422:
+        return f"invalid request: {text}"
+    return text
+
+
+def split_target(target: str | None) -> tuple[str, str]:
+    space, _, collection = (target or "").partition("/")
+    if not space or not collection or "/" in collection:
+        raise ProviderError(f"aimable target {target!r} must be 'space_id/collection_id'")
+    return space, collection
+
+
+def _plain(value: Any) -> Any:
+    """Manifest values (possibly ruamel/YAML containers) as plain JSON values."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _reveal(value: Any) -> Any:
+    # the only place secrets are unwrapped: building the request body
+    if isinstance(value, Secret):
+        return value.reveal()
+    if isinstance(value, Mapping):
+        return {str(k): _reveal(v) for k, v in value.items()}
+    return value
+
+
+def _sync_job(data: Mapping[str, Any]) -> SyncJob:
+    status = str(data.get("status") or "running")
+    if status == "pending":
+        status = "queued"
+    return SyncJob(
+        id=str(data["id"]),
+        status=status,
+        progress={"records_fetched": int(data.get("records_fetched") or 0)},
+        error=data.get("error"),
+        started_at=data.get("created_at"),
+        finished_at=data.get("completed_at"),
+    )
+
+
+class AimableProvider(Provider):
+    type = "aimable"
+    capabilities = Capabilities(
+        updatable=frozenset({"scope", "credentials"}),
+        replace_on=frozenset({"source", "target"}),
+        schedule_forms=frozenset(),
+        list_is_complete=True,  # list items carry provider_slug and scope_config
+        ownership_marker=False,
+        can_sync=True,
+        can_cancel_sync=True,
+        default_url="https://api.aimable.ai",
+    )
+    page_size = MAX_PAGE
+
+    # -- wiring -------------------------------------------------------------------------------
+    def auth_headers(self) -> dict[str, str]:
+        key = self.config.api_key
+        return {"Authorization": f"Bearer {key.reveal()}"} if key else {}
+
+    def error_message(self, response: httpx.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text[:500] or response.reason_phrase
+        return format_error(response.status_code, body)
+
+    @staticmethod
+    def _base(target: str | None) -> str:
+        space, collection = split_target(target)
+        return f"v1/spaces/{quote(space, safe='')}/collections/{quote(collection, safe='')}/connectors"
+
+    def _one(self, live: LiveConnector) -> str:
+        return f"{self._base(live.target)}/{quote(live.id, safe='')}"
+
+    # -- identity and projection ----------------------------------------------------------------
+    def identity(self, connector: Connector) -> str:
+        return ""  # Aimable stores no name: the state maps name -> id
+
+    def desired_fields(self, connector: Connector) -> dict[str, Any]:
+        return {"source": connector.source, "target": connector.target, "scope": _plain(connector.scope or {})}
+
+    def _live(self, data: Mapping[str, Any], target: str) -> LiveConnector:
+        return LiveConnector(
+            id=str(data["id"]),
+            key="",
+            name=None,
+            source=str(data.get("provider_slug", "")),
+            target=target,
+            fields={"source": data.get("provider_slug"), "target": target,
+                    "scope": _plain(data.get("scope_config") or {})},
+            complete=True,
+            version=data.get("updated_at"),
+            status=data.get("status"),
+            extra={k: data[k] for k in ("principal_id", "created_at") if data.get(k) is not None},
+        )
+
+    # -- reads --------------------------------------------------------------------------------
+    def list(self, targets: Iterable[str]) -> Iterator[LiveConnector]:
+        for target in sorted({t for t in targets if t}):
+            cursor: str | None = None
+            while True:
+                params: dict[str, Any] = {"limit": min(self.page_size, MAX_PAGE)}
+                if cursor:
+                    params["cursor"] = cursor
+                response = self.http.request("GET", self._base(target), kind="list", params=params, ok_404=True)
+                if response is None:
+                    break  # the collection is gone, and its connectors with it
+                body = response.json()
+                for item in body.get("data") or []:
+                    yield self._live(item, target)
+                cursor = body.get("next_cursor")
+                if not cursor:
+                    break
+
+    def read(self, live: LiveConnector) -> LiveConnector:
+        body = self.http.json("GET", self._one(live), kind="get")
+        return self._live(body["data"], live.target or "")
+
+    # -- writes -------------------------------------------------------------------------------
+    def create(self, connector: Connector, *, idempotency_key: str) -> LiveConnector:
+        split_target(connector.target)
+        body = {
+            "provider_slug": connector.source,
+            "credential": _reveal(connector.credentials),
+            "scope_config": _plain(connector.scope or {}),
+        }
+        # the Idempotency-Key makes a repeat after a lost answer return the same connector
+        data = self.http.json("POST", self._base(connector.target), kind="create", json=body,
+                              headers={"Idempotency-Key": idempotency_key}, safe_to_retry=True)
+        return self._live(data["data"], connector.target or "")
+
+    def update(self, connector: Connector, live: LiveConnector, changed: frozenset[str]) -> LiveConnector:
+        fixed = changed - self.capabilities.updatable
+        if fixed:
+            raise ProviderError(f"aimable cannot change {', '.join(sorted(fixed))} in place; the connector "
+                                "must be replaced")
+        body: dict[str, Any] = {}
+        if "scope" in changed:
+            body["scope_config"] = _plain(connector.scope or {})
+        if "credentials" in changed:
+            body["credential"] = _reveal(connector.credentials)
+        if not body:
+            return live
+        data = self.http.json("PATCH", self._one(live), kind="update", json=body)
+        return self._live(data["data"], live.target or "")
+
+    def delete(self, live: LiveConnector) -> None:
+        self.http.request("DELETE", self._one(live), kind="delete", ok_404=True)
+
+    # -- syncs ----------------------------------------------------------------------------------
+    def trigger_sync(self, live: LiveConnector) -> SyncJob:
+        try:
+            # a repeated trigger cannot start a second sync (one runs at a time), so retrying is safe
+            data = self.http.json("POST", f"{self._one(live)}/sync", kind="sync", safe_to_retry=True)
+        except ProviderError as exc:
+            if exc.status != 409:
+                raise
+            running = self.last_sync(live)
+            if running is None or running.done:
+                raise
+            return running  # a sync was already running (or our retried trigger started it)
+        return _sync_job(data["data"])
+
+    def get_sync(self, live: LiveConnector, job_id: str) -> SyncJob:
+        data = self.http.json("GET", f"{self._one(live)}/sync/{quote(job_id, safe='')}", kind="sync")
+        return _sync_job(data["data"])
+
+    def cancel_sync(self, live: LiveConnector, job_id: str) -> SyncJob:
+        try:
+            # the API cancels "the running sync"; only send it when that is the job asked for
+            current = self.get_sync(live, job_id)
+            if current.done:
+                return current
+            data = self.http.json("POST", f"{self._one(live)}/sync/cancel", kind="sync")
+        except ProviderError as exc:
+            if exc.status != 409:
+                raise
+            return self.get_sync(live, job_id)  # it ended between our read and the cancel
+        return _sync_job(data["data"])
+
+    def last_sync(self, live: LiveConnector) -> SyncJob | None:
+        body = self.http.json("GET", f"{self._one(live)}/sync", kind="sync", params={"limit": 1})
+        items = body.get("data") or []
+        return _sync_job(items[0]) if items else None
+
+    def status(self, live: LiveConnector) -> ConnectorStatus:
+        current = self.read(live)
+        return ConnectorStatus(status=current.status, last_sync=self.last_sync(live))
+
+    # -- extras ---------------------------------------------------------------------------------
+    def browse(self, live: LiveConnector, parent_id: str | None = None) -> list[dict[str, Any]]:
+        """What the connector can see below ``parent_id`` (folders, channels, repositories, ...),
+        to check a scope before applying it."""
+        params = {"parent_id": parent_id} if parent_id else None
+        body = self.http.json("GET", f"{self._one(live)}/browse", kind="get", params=params)
+        return list(body.get("data") or [])
+
+
+ADAPTER = AimableProvider
