@@ -1,0 +1,58 @@
+"""``load(PATH)``: manifests on disk -> a validated, typed :class:`~reconciler.model.Manifest`.
+
+Every stage runs even after an earlier one found problems, so one run reports every mistake; the
+typed model is built only when there are none. Nothing here touches the network.
+"""
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+from ..errors import Diagnostic, ManifestError
+from ..model import Manifest
+from . import semantic
+from .build import build
+from .collect import manifest_files
+from .merge import merge
+from .resolve import ResolvedDocument, resolve_document
+from .schema import validate_connector, validate_document
+from .yaml_loader import load_file
+
+
+def load(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None, resolve_env: bool = True) -> Manifest:
+    """Load, validate and resolve the manifests at PATH (a file or a directory tree).
+
+    ``env`` defaults to ``os.environ``. With ``resolve_env=False`` (``validate --no-env``) the
+    environment is not read: references are checked for syntax only, and secrets hold an empty
+    placeholder. Raises :class:`ManifestError` carrying every diagnostic found.
+    """
+    root = os.fspath(path)
+    environment: Mapping[str, str] = os.environ if env is None else env
+    files, diagnostics = manifest_files(root)
+    documents: list[ResolvedDocument] = []
+    for file in files:
+        doc, problems = load_file(file)
+        diagnostics += problems
+        if doc is not None:
+            rdoc = resolve_document(doc, environment, resolve_env)
+            diagnostics += rdoc.diagnostics
+            documents.append(rdoc)
+    for rdoc in documents:
+        for problem in validate_document(rdoc.view):
+            if not rdoc.is_unknown(problem.path):
+                diagnostics.append(Diagnostic(problem.message, rdoc.doc.location(problem.path, key=problem.at_key)))
+    merged, problems = merge(documents)
+    diagnostics += problems
+    for entry in merged.connectors.values():
+        kind = semantic.provider_type(merged, entry)
+        for problem in validate_connector(entry.name, entry.body, kind):
+            if not entry.source.is_unknown(problem.path):
+                diagnostics.append(Diagnostic(problem.message, entry.source.doc.location(problem.path, key=problem.at_key)))
+    diagnostics += semantic.check(merged)
+    if diagnostics:
+        raise ManifestError(_unique(diagnostics))
+    return build(merged, root, files)
+
+
+def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    return list(dict.fromkeys(diagnostics))

@@ -1,0 +1,74 @@
+"""Resolving ``${VAR}`` references in one document, keeping secrets apart from everything else.
+
+The result is a *view* of the document for validation: non-secret strings are resolved (a value
+that cannot be known, under ``--no-env``, is recorded so that checks on it are skipped), while
+secret positions keep the reference as written, which is what the schema checks there. Resolved
+secret values go to a separate map and are only ever wrapped in :class:`Secret`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from ..errors import Diagnostic
+from .schema import is_sensitive
+from .variables import VarSyntaxError, parse, resolve
+from .yaml_loader import Document, Path
+
+# free text where a line break from the environment is legitimate
+_MULTILINE_OK = ("scope", "description")
+
+
+@dataclass(slots=True)
+class ResolvedDocument:
+    doc: Document
+    view: Any
+    unknown: set[Path] = field(default_factory=set)
+    secrets: dict[Path, tuple[str, str | None]] = field(default_factory=dict)  # path -> (value, variable)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def is_unknown(self, path: Path) -> bool:
+        return any(path[:i] in self.unknown for i in range(len(path) + 1))
+
+
+def resolve_document(doc: Document, env: Mapping[str, str], resolve_env: bool) -> ResolvedDocument:
+    out = ResolvedDocument(doc, None)
+    lookup: Mapping[str, str] = env if resolve_env else {}
+    out.view = _walk(doc.data, (), out, lookup, resolve_env)
+    return out
+
+
+def _walk(value: Any, path: Path, out: ResolvedDocument, env: Mapping[str, str], strict: bool) -> Any:
+    if isinstance(value, dict):
+        return {k: _walk(v, path + (k,), out, env, strict) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, path + (i,), out, env, strict) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+    secret = is_sensitive(path) and not (len(path) == 4 and path[3] == "type")
+    if "$" not in value:
+        if secret:
+            out.secrets[path] = (value, None)
+        return value
+    try:
+        parts = parse(value)
+    except VarSyntaxError as exc:
+        message = "invalid ${...} reference in a secret: write ${VAR} or ${VAR:?message}" if secret else str(exc)
+        out.diagnostics.append(Diagnostic(message, out.doc.location(path)))
+        out.unknown.add(path)
+        return value
+    result = resolve(parts, env, secret=secret)
+    if result.unresolved:
+        out.unknown.add(path)
+        if strict:
+            out.diagnostics += [Diagnostic(e, out.doc.location(path)) for e in result.errors]
+    if secret:
+        source = parts[0].name if len(parts) == 1 and not isinstance(parts[0], str) else None
+        out.secrets[path] = (result.value, source)
+        return value  # the schema checks the reference as written
+    if result.from_env and ("\n" in result.value or "\r" in result.value) and not (
+            len(path) > 2 and path[0] == "connectors" and path[2] in _MULTILINE_OK):
+        names = ", ".join(result.from_env)
+        out.diagnostics.append(Diagnostic(
+            f"the value of {names} contains a line break, which is not allowed in {path[-1]}", out.doc.location(path)))
+    return result.value

@@ -1,0 +1,216 @@
+"""The JSON Schema: loading it, and turning its errors into messages that say what to write.
+
+The schema (``schemas/manifest.schema.json``) is the one definition of the language. A connector
+names its provider by reference, so the per-type narrowing lives in ``$defs/connector_<type>``;
+the loader validates each connector against the def of its provider's type after the document
+pass, and the top-level schema stays usable by editors on its own.
+"""
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
+SENSITIVE_KEYS = ("credentials", "api_key", "dsn")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A schema error: PATH into the document, the message, and whether it is about PATH's key."""
+
+    path: tuple[Any, ...]
+    message: str
+    at_key: bool = False
+
+
+def schema_text() -> str:
+    return SCHEMA_FILE.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def _schema() -> dict[str, Any]:
+    return json.loads(schema_text())
+
+
+def manifest_schema() -> dict[str, Any]:
+    """The manifest JSON Schema (a fresh copy: callers may not mutate the one the loader uses)."""
+    return copy.deepcopy(_schema())
+
+
+def connector_types() -> tuple[str, ...]:
+    return tuple(_schema()["$defs"]["provider"]["properties"]["type"]["enum"])
+
+
+@lru_cache(maxsize=1)
+def _document_validator() -> jsonschema.Draft202012Validator:
+    # connectors are checked one by one against their provider type's def; checking them here
+    # against the generic def as well would double the work and the messages
+    schema = copy.deepcopy(_schema())
+    schema["properties"]["connectors"]["additionalProperties"] = True
+    return jsonschema.Draft202012Validator(schema)
+
+
+@lru_cache(maxsize=None)
+def _def_validator(def_name: str) -> jsonschema.Draft202012Validator:
+    root = _schema()
+    return jsonschema.Draft202012Validator({"$defs": root["$defs"], "$ref": f"#/$defs/{def_name}"})
+
+
+def _connector_def(type_name: str | None) -> str:
+    return f"connector_{type_name}" if type_name in connector_types() else "connector"
+
+
+def validate_document(data: Any) -> list[Problem]:
+    """The document pass: everything but the connectors' bodies."""
+    validator = _document_validator()
+    if validator.is_valid(data):
+        return []
+    return [p for e in validator.iter_errors(data) for p in _problems(e, ())]
+
+
+def validate_connector(name: str, body: Any, type_name: str | None) -> list[Problem]:
+    """One connector against its provider type's def (the generic def when the type is unknown).
+
+    Paths in the problems are relative to the document: ``("connectors", name, ...)``.
+    """
+    prefix = ("connectors", name)
+    out: list[Problem] = []
+    validator = _def_validator(_connector_def(type_name))
+    if not validator.is_valid(body):
+        out += [p for e in validator.iter_errors(body) for p in _problems(e, prefix)]
+    if type_name in connector_types() and f"name_{type_name}" in _schema()["$defs"]:
+        name_validator = _def_validator(f"name_{type_name}")
+        for e in name_validator.iter_errors(name):
+            out.append(Problem(prefix, f"connector name {show(name)}: {e.schema.get('errorMessage') or e.message}", True))
+    return out
+
+
+def connector_errors(name: str, body: Any, type_name: str) -> list[str]:
+    """For callers outside the loader (the engine, import): messages for one connector, no locations."""
+    return [p.message for p in validate_connector(name, body, type_name)]
+
+
+# --- messages -------------------------------------------------------------------------------------
+
+def show(value: Any, limit: int = 60) -> str:
+    """A value for a message: quoted, control and non-ASCII characters escaped, long text cut."""
+    text = ascii(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def suggest(word: str, candidates: Iterable[str]) -> str:
+    match = difflib.get_close_matches(str(word), list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def is_sensitive(path: tuple[Any, ...]) -> bool:
+    return any(k in SENSITIVE_KEYS for k in path[:4] if isinstance(k, str)) and (
+        (len(path) >= 3 and path[0] == "connectors" and path[2] == "credentials")
+        or (len(path) >= 3 and path[0] == "providers" and path[2] == "api_key")
+        or (len(path) >= 2 and path[0] == "state" and path[1] == "dsn"))
+
+
+def _field(path: tuple[Any, ...]) -> str:
+    names = [str(p) for p in path if not isinstance(p, int)]
+    return names[-1] if names else "manifest"
+
+
+def _declared(schema: dict[str, Any]) -> set[str]:
+    keys = set(schema.get("properties", {}))
+    for sub in schema.get("allOf", []):
+        if isinstance(sub, dict):
+            keys |= set(sub.get("properties", {}))
+            ref = sub.get("$ref")
+            if ref and ref.startswith("#/$defs/"):
+                keys |= _declared(_schema()["$defs"][ref.split("/")[-1]])
+    return keys
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping" if isinstance(value, dict) else type(value).__name__
+
+
+def _problems(error: ValidationError, prefix: tuple[Any, ...]) -> list[Problem]:
+    path = prefix + tuple(error.absolute_path)
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    custom = schema.get("errorMessage")
+    kind = error.validator
+    value = error.instance
+    field = _field(path)
+    secret = is_sensitive(path)
+
+    if "propertyNames" in error.schema_path and isinstance(value, str):
+        # jsonschema reports a bad key at its mapping; point at the key itself
+        what = {"connectors": "connector name", "providers": "provider name"}.get(field, "key")
+        return [Problem(path + (value,), f"{what} {show(value)}: {custom or error.message}", True)]
+    if kind == "additionalProperties" and isinstance(value, dict):
+        known = _declared(schema)
+        extras = [k for k in value if k not in known]
+        sub = schema.get("additionalProperties")
+        if isinstance(sub, dict) and sub.get("errorMessage"):
+            return [Problem(path + (k,), f"{k!r}: {sub['errorMessage']}", True) for k in extras]
+        where = f" under {field}" if path else ""
+        return [Problem(path + (k,), f"unknown key {show(k)}{where}"
+                        + (suggest(k, known) or (f"; expected one of: {', '.join(sorted(known))}" if known else "")),
+                        True) for k in extras]
+    if kind in ("anyOf", "oneOf") and not custom and error.context:
+        return _problems(best_match(error.context), prefix)
+    if kind == "required" and isinstance(value, dict):
+        missing = [k for k in error.validator_value if k not in value]
+        hint = f": {custom}" if custom else ""
+        where = "" if not path else f" in {_field(path)}"
+        return [Problem(path, f"missing required key {m!r}{where}{hint}", True) for m in missing]
+    if kind == "not" or kind is False or error.schema is False:
+        return [Problem(path, f"{field!r} is not allowed here" + (f": {custom}" if custom else ""), True)]
+    if custom:
+        if kind == "pattern" and field != "manifest" and not secret:
+            return [Problem(path, f"{field}: {show(value)}: {custom}")]
+        return [Problem(path, f"{field}: {custom}" if not custom.startswith(field) else custom)]
+    if kind == "enum":
+        options = [str(o) for o in error.validator_value]
+        got = "" if secret else f" {show(value)}"
+        return [Problem(path, f"{field}: unknown value{got}{'' if secret else suggest(value, options)}; "
+                              f"expected one of: {', '.join(options)}")]
+    if kind == "const":
+        return [Problem(path, f"{field} must be {json.dumps(error.validator_value)}")]
+    if kind == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return [Problem(path, f"{field}: expected {expected}, got {_json_type(value)}")]
+    if kind == "minLength":
+        return [Problem(path, f"{field} must not be empty" if error.validator_value == 1
+                        else f"{field} must be at least {error.validator_value} characters")]
+    if kind == "maxLength":
+        return [Problem(path, f"{field} must be at most {error.validator_value} characters")]
+    if kind == "minProperties":
+        return [Problem(path, f"{field} must not be empty", True)]
+    if kind == "dependentRequired":
+        return [Problem(path, f"{k!r} needs {', '.join(map(repr, deps))} alongside it", True)
+                for k, deps in error.validator_value.items() if k in value and any(d not in value for d in deps)]
+    if kind in ("minimum", "maximum"):
+        return [Problem(path, f"{field} must be {'at least' if kind == 'minimum' else 'at most'} {error.validator_value}")]
+    if kind == "pattern":
+        return [Problem(path, f"{field}: {'value' if secret else show(value)} does not match {error.validator_value}")]
+    if secret:
+        return [Problem(path, f"{field}: invalid value ({kind})")]
+    return [Problem(path, f"{field}: {error.message}")]

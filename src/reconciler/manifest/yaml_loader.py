@@ -1,0 +1,195 @@
+"""Reading one YAML file into plain values, keeping where each value was written.
+
+PyYAML's constructors drop positions and silently keep the last of two equal keys, so we compose
+the node graph with the C parser (fast, keeps marks) and construct values ourselves. That walk is
+also where hostile input is refused: oversized files, non-UTF-8 bytes, alias bombs and deep nesting.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from ..errors import Diagnostic
+from ..model import Location
+
+try:
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - libyaml missing: slower, same results
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+MAX_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 64
+# nodes a file may produce through aliases beyond the ones it writes out; generous for `<<: *defaults`
+# style reuse, far below what a "billion laughs" document expands to
+ALIAS_BUDGET = 100_000
+
+Path = tuple[Any, ...]
+
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+_constructor = yaml.constructor.SafeConstructor()
+_SCALARS = {
+    "tag:yaml.org,2002:null": lambda n: None,
+    "tag:yaml.org,2002:bool": _constructor.construct_yaml_bool,
+    "tag:yaml.org,2002:int": _constructor.construct_yaml_int,
+    "tag:yaml.org,2002:float": _constructor.construct_yaml_float,
+    # dates stay text: the manifest language has no date type and JSON Schema sees strings
+    "tag:yaml.org,2002:timestamp": lambda n: n.value,
+    _STR: lambda n: n.value,
+}
+
+
+@dataclass(slots=True)
+class Document:
+    """One file's values, with the position of every value and every mapping key."""
+
+    file: str
+    data: Any
+    marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def location(self, path: Path, *, key: bool = False) -> Location:
+        """Where PATH was written (its key with ``key=True``); the nearest written ancestor otherwise."""
+        path = tuple(path)
+        while True:
+            mark = (self.key_marks.get(path) if key else None) or self.marks.get(path)
+            if mark is not None or not path:
+                break
+            path = path[:-1]
+        line, col = mark or (1, 1)
+        return Location(self.file, line, col)
+
+
+class _Stop(Exception):
+    """Abandon the walk: the document is hostile or broken beyond useful further diagnostics."""
+
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        self.diagnostic = diagnostic
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        self.doc = Document(file, None)
+        self.diagnostics: list[Diagnostic] = []
+        self.seen: set[int] = set()
+        self.alias_nodes = 0
+
+    def loc(self, node: yaml.Node) -> Location:
+        return Location(self.doc.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: yaml.Node, path: Path, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise _Stop(Diagnostic(f"nesting deeper than {MAX_DEPTH} levels; manifests are shallow, flatten this",
+                                   self.loc(node)))
+        if id(node) in self.seen:
+            # the same node object again: reached through an alias, and expanded once more
+            self.alias_nodes += 1
+            if self.alias_nodes > ALIAS_BUDGET:
+                raise _Stop(Diagnostic(
+                    f"YAML aliases expand to more than {ALIAS_BUDGET} nodes; refusing (write the values out)",
+                    self.loc(node)))
+        else:
+            self.seen.add(id(node))
+        self.doc.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.ScalarNode):
+            make = _SCALARS.get(node.tag)
+            if make is None:
+                self.diagnostics.append(Diagnostic(f"unsupported YAML tag {node.tag!r}; write a plain value",
+                                                   self.loc(node)))
+                return node.value
+            try:
+                return make(node)
+            except (ValueError, yaml.YAMLError):
+                return node.value
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            return self.build_mapping(node, path, depth)
+        raise _Stop(Diagnostic("unexpected YAML node", self.loc(node)))  # pragma: no cover
+
+    def build_mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        merged: list[yaml.MappingNode] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for src in sources:
+                    if not isinstance(src, yaml.MappingNode):
+                        self.diagnostics.append(Diagnostic("`<<` merges only mappings", self.loc(src)))
+                    else:
+                        merged.append(src)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.diagnostics.append(Diagnostic("a mapping key must be a plain string", self.loc(key_node)))
+                continue
+            key = key_node.value  # keys are names: keep the text as written (`1:` is the name "1")
+            kpath = path + (key,)
+            if key in out:
+                first = self.doc.key_marks[kpath]
+                self.diagnostics.append(Diagnostic(
+                    f"duplicate key {key!r} (first defined at {self.doc.file}:{first[0]}:{first[1]}); "
+                    "YAML would silently keep only the last one: remove or rename one", self.loc(key_node)))
+                continue
+            self.doc.key_marks[kpath] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = self.build(value_node, kpath, depth + 1)
+        for src in merged:  # explicit keys win over merged ones, as YAML's merge key specifies
+            for key_node, value_node in src.value:
+                key = key_node.value
+                if isinstance(key_node, yaml.ScalarNode) and key not in out:
+                    kpath = path + (key,)
+                    self.doc.key_marks[kpath] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                    out[key] = self.build(value_node, kpath, depth + 1)
+        return out
+
+
+def _position(data: bytes, offset: int) -> tuple[int, int]:
+    before = data[:offset]
+    line = before.count(b"\n") + 1
+    return line, offset - (before.rfind(b"\n") + 1) + 1
+
+
+def load_file(file: str) -> tuple[Document | None, list[Diagnostic]]:
+    """Read FILE; on problems return no document (or a partial one) and every diagnostic found."""
+    try:
+        size = os.path.getsize(file)
+        if size > MAX_BYTES:
+            return None, [Diagnostic(f"file is {size / 1048576:.1f} MB; manifests are limited to "
+                                     f"{MAX_BYTES // 1048576} MB (split it into several files)", Location(file, 1, 1))]
+        with open(file, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        return None, [Diagnostic(f"cannot read: {exc.strerror or exc}", Location(file, 1, 1))]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line, col = _position(raw, exc.start)
+        return None, [Diagnostic(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
+                                 Location(file, line, col))]
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = exc.problem or "invalid YAML"
+        if exc.context and exc.context not in problem:
+            problem = f"{exc.context}: {problem}"
+        return None, [Diagnostic(f"YAML syntax error: {problem}", Location(file, line, col))]
+    except yaml.YAMLError as exc:
+        return None, [Diagnostic(f"YAML error: {exc}", Location(file, 1, 1))]
+    if root is None:
+        return None, [Diagnostic("empty manifest: write at least `version: 1`", Location(file, 1, 1))]
+    builder = _Builder(file)
+    try:
+        builder.doc.data = builder.build(root, (), 0)
+    except _Stop as stop:
+        return None, builder.diagnostics + [stop.diagnostic]
+    except RecursionError:
+        return None, [Diagnostic("document nests too deeply", Location(file, 1, 1))]
+    if not isinstance(builder.doc.data, dict):
+        builder.diagnostics.append(Diagnostic("a manifest is a mapping with version, providers, connectors, ...",
+                                              builder.loc(root)))
+        return None, builder.diagnostics
+    return builder.doc, builder.diagnostics
