@@ -1,0 +1,3 @@
+from .executor import ApplyReport, Executor, Outcome
+
+__all__ = ["ApplyReport", "Executor", "Outcome"]

@@ -1,0 +1,60 @@
+"""Options and steps shared by the commands that talk to platforms."""
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from contextlib import ExitStack
+from typing import Any, Callable
+
+import click
+
+from .. import console
+from ..engine import Engine
+from ..http import CallCounter
+from ..manifest import load
+from ..model import Manifest
+from ..state import open_backend
+
+
+def manifest_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @click.option("--sandbox", is_flag=True,
+                  help="Run against embedded emulators (data in .reconcile/sandbox/): no account, no network.")
+    @click.option("--state", "state_path", type=click.Path(dir_okay=False),
+                  help="State file (default: .reconcile/state.json next to the manifests).")
+    @click.option("--parallelism", type=click.IntRange(1, 256), default=8, show_default=True,
+                  help="Concurrent API calls per provider.")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def load_manifest(path: str, *, sandbox: bool) -> Manifest:
+    if sandbox:
+        from ..sandbox import SandboxEnv
+
+        return load(path, env=SandboxEnv())
+    return load(path)
+
+
+def open_engine(stack: ExitStack, manifest: Manifest, *, sandbox: bool, state_path: str | None,
+                parallelism: int, counter: CallCounter | None = None) -> Engine:
+    """An engine over the (possibly sandboxed) manifest, closed with ``stack``."""
+    if sandbox:
+        from ..sandbox import sandboxed
+
+        manifest = stack.enter_context(sandboxed(manifest))
+    backend = open_backend(manifest, path_override=state_path, sandbox=sandbox)
+    engine = Engine(manifest, backend, parallelism=parallelism, counter=counter, progress=console.progress)
+    stack.callback(engine.close)
+    return engine
+
+
+def colour_stdout() -> bool:
+    return console.use_colour(sys.stdout)
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty() and not os.environ.get("CI")

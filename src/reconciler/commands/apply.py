@@ -1,0 +1,110 @@
+"""``reconcile apply``: carry out the plan for PATH, or a plan saved by ``plan -o``."""
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import click
+
+from .. import console
+from ..apply import ApplyReport, Executor
+from ..errors import PlanStale, ReconcileError
+from ..plan.model import FORMAT_VERSION, ActionKind, Plan
+from ..plan.render import render_text
+from ..state import holder_description
+from ._common import colour_stdout, interactive, load_manifest, manifest_options, open_engine
+
+
+def _read_planfile(path: str) -> dict | None:
+    """The saved plan at ``path``, or None when ``path`` is a manifest."""
+    p = Path(path)
+    if not p.is_file() or p.suffix != ".json":
+        return None
+    try:
+        doc = json.loads(p.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ReconcileError(f"{path}: not a readable plan file ({exc})") from exc
+    if not isinstance(doc, dict) or "format_version" not in doc:
+        raise ReconcileError(f"{path}: not a plan file (write one with `reconcile plan PATH -o {path}`)")
+    if doc["format_version"] != FORMAT_VERSION:
+        raise ReconcileError(f"{path}: plan format {doc['format_version']} is not supported (expected {FORMAT_VERSION})")
+    return doc
+
+
+def _signature(plan: Plan) -> dict[str, tuple]:
+    return {
+        a.address: (a.kind.value, a.live_token, tuple((c.path, repr(c.before), repr(c.after)) for c in a.changes), a.adopt)
+        for a in plan.actions if a.changes_something
+    }
+
+
+@click.command("apply")
+@click.argument("target", metavar="PATH|PLANFILE", type=click.Path(exists=True))
+@click.option("-y", "--yes", "--auto-approve", "yes", is_flag=True, help="Apply without asking (needed in CI for PATH).")
+@click.option("--max-deletes", type=click.IntRange(0), help="Abort before any call if the plan would delete more.")
+@click.option("--lock-timeout", type=float, default=0.0, show_default=True,
+              help="Seconds to wait for another apply holding the state lock.")
+@manifest_options
+def command(target: str, yes: bool, max_deletes: int | None, lock_timeout: float, sandbox: bool,
+            state_path: str | None, parallelism: int) -> None:
+    """Make the platforms match the manifests (or a saved plan)."""
+    saved = _read_planfile(target)
+    path = target
+    if saved is not None:
+        options = saved.get("options", {})
+        path = options.get("manifest_path") or saved["manifest"]["root"]
+        sandbox = sandbox or bool(options.get("sandbox"))
+        state_path = state_path or options.get("state")
+        if not Path(path).exists():
+            raise ReconcileError(f"the plan was made from {path}, which no longer exists")
+    elif not (yes or sandbox) and not interactive():
+        raise ReconcileError("non-interactive apply needs --yes, or a saved plan (`reconcile plan PATH -o plan.json` "
+                             "then `reconcile apply plan.json`); nothing was changed")
+    manifest = load_manifest(path, sandbox=sandbox)
+    with ExitStack() as stack:
+        engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
+        stack.enter_context(engine.backend.lock(timeout=lock_timeout, holder=holder_description()))
+        if saved is not None and engine.manifest_digest() != saved["manifest"]["digest"]:
+            raise PlanStale(f"the manifests (or the variables they read) changed since {target} was made; "
+                            "run `reconcile plan` again and review the new plan")
+        plan, ctx = engine.plan()
+        if saved is not None:
+            old = _signature(Plan.from_json(saved))
+            new = _signature(plan)
+            if old != new:
+                moved = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+                raise PlanStale(f"live state moved since {target} was made ({', '.join(moved[:10])}"
+                                f"{' ...' if len(moved) > 10 else ''}); run `reconcile plan` again and review it")
+        else:
+            console.out(render_text(plan, colour=colour_stdout()))
+        if not plan.has_changes:
+            if saved is not None:
+                console.out("No changes. Live connectors match the manifests.")
+            return
+        if saved is None and not (yes or sandbox):
+            console.out("")
+            if click.prompt("Do you want to perform these actions? Only 'yes' will be accepted", default="",
+                            show_default=False) != "yes":
+                raise ReconcileError("apply cancelled; nothing was changed")
+        executor = Executor(ctx, engine.backend, parallelism=parallelism, progress=console.progress)
+        report = executor.run(plan, max_deletes=max_deletes)
+    _print_report(report)
+    if report.failed:
+        sys.exit(1)
+
+
+def _print_report(report: ApplyReport) -> None:
+    counts = (f"{report.count(ActionKind.CREATE)} added, {report.count(ActionKind.UPDATE)} changed, "
+              f"{report.count(ActionKind.REPLACE)} replaced, {report.count(ActionKind.DELETE)} destroyed")
+    extra = f" ({report.state_only} recorded in the state only)" if report.state_only else ""
+    console.out("")
+    if not report.failed:
+        console.out(f"Apply complete! Connectors: {counts}.{extra}")
+        return
+    n, total = len(report.failed), len(report.outcomes)
+    console.out(f"Apply incomplete: {n} of {total} action{'s' if total != 1 else ''} failed. Done: {counts}.{extra}")
+    for o in report.failed:
+        console.out(f"  {o.action.address} ({o.action.kind.value}): {o.error}")
+    console.out("Completed actions are recorded in the state; run `reconcile apply` again to retry the rest.")

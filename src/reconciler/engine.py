@@ -1,0 +1,178 @@
+"""Orchestration: manifests + adapters + state → a Plan (with the context needed to apply it).
+
+This is the only place that does I/O while planning: it lists each provider's live connectors
+(providers in parallel), reads the details the list lacks (only for objects whose version moved since
+the state saw them), and hands everything to the pure planner.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Callable
+
+from . import __version__
+from .errors import ReconcileError
+from .fingerprint import fingerprint, fingerprint_key
+from .http import CallCounter
+from .model import Connector, LiveConnector, Manifest
+from .plan import planner
+from .plan.model import Action, ActionKind, Plan
+from .providers import Provider, provider_class
+from .state import StateBackend
+from .state.model import State
+
+log = logging.getLogger("reconciler.engine")
+
+
+@dataclass(slots=True)
+class Context:
+    """What a plan was computed from; the executor needs it to act (never serialised)."""
+
+    manifest: Manifest
+    providers: dict[str, Provider]
+    state: State
+    keys: dict[str, bytes]  # provider name -> fingerprint key
+    desired: dict[str, Connector] = field(default_factory=dict)
+    live: dict[str, LiveConnector] = field(default_factory=dict)  # by connector name (matched or orphan)
+    matches: dict[str, planner.Match] = field(default_factory=dict)
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # state entries to rename on apply
+
+
+class Engine:
+    def __init__(self, manifest: Manifest, backend: StateBackend, *, parallelism: int = 8,
+                 counter: CallCounter | None = None, timeout: float = 30.0,
+                 progress: Callable[[str], None] | None = None) -> None:
+        self.manifest = manifest
+        self.backend = backend
+        self.parallelism = max(1, parallelism)
+        self.counter = counter or CallCounter()
+        self.progress = progress or (lambda _msg: None)
+        self.providers: dict[str, Provider] = {}
+        for name, cfg in manifest.providers.items():
+            self.providers[name] = provider_class(cfg.type)(cfg, parallelism=self.parallelism, counter=self.counter,
+                                                            timeout=timeout)
+        self.keys = {name: fingerprint_key(cfg.api_key) for name, cfg in manifest.providers.items()}
+
+    def close(self) -> None:
+        for p in self.providers.values():
+            p.close()
+        self.backend.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- digest -------------------------------------------------------------------------------
+    def manifest_digest(self) -> str:
+        """Binds a saved plan to the manifests it came from (no secret goes in: fingerprints are keyed)."""
+        doc = {
+            "providers": {n: [c.type, c.url] for n, c in sorted(self.manifest.providers.items())},
+            "connectors": {
+                n: [c.provider, self.providers[c.provider].desired_fields(c), list(c.lifecycle.ignore_changes),
+                    c.lifecycle.prevent_destroy, c.sync_on_apply,
+                    fingerprint(c.name, c.credentials, self.keys[c.provider])]
+                for n, c in sorted(self.manifest.connectors.items())
+            },
+        }
+        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+    # -- planning -----------------------------------------------------------------------------
+    def plan(self) -> tuple[Plan, Context]:
+            state = self.backend.load()
+        ctx = Context(self.manifest, self.providers, state, self.keys, dict(self.manifest.connectors))
+        ctx.renamed.extend(_apply_moved(self.manifest, state))
+        plan = Plan(self.manifest.root, self.manifest_digest(),
+                    {n: c.type for n, c in self.manifest.providers.items()}, [],
+                    created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), tool_version=__version__)
+        with ThreadPoolExecutor(max_workers=min(len(self.providers), 8) or 1) as pool:
+            results = list(pool.map(lambda n: (n, self._plan_provider(n, ctx)), sorted(self.providers)))
+        for name, (actions, unmanaged, forgotten) in results:
+            plan.actions.extend(actions)
+            plan.unmanaged.extend(unmanaged)
+            plan.forgotten.extend(forgotten)
+        known = set(self.providers)
+        for entry in state.entries.values():
+            if entry.provider not in known:
+                plan.warnings.append(
+                    f"state owns {entry.name!r} on provider {entry.provider!r}, which no manifest declares any more; "
+                    "it is left alone (declare the provider again to delete it, or `reconcile state rm` it)")
+        plan.actions.sort(key=lambda a: (a.provider, a.name))
+        plan.moved = list(ctx.renamed)
+        _check_prevent_destroy(plan, ctx)
+        return plan, ctx
+
+    def _plan_provider(self, name: str, ctx: Context):  # type: ignore[no-untyped-def]
+        provider = self.providers[name]
+        cfg = self.manifest.providers[name]
+        desired = [c for c in self.manifest.connectors.values() if c.provider == name]
+        entries = ctx.state.for_provider(name)
+        targets = sorted({c.target for c in desired if c.target} | {e.target for e in entries if e.target})
+        self.progress(f"{name}: listing connectors")
+        live = list(provider.list(targets))
+        pairing = planner.pair(desired=desired, live=live, entries=entries, identity=provider.identity,
+                               desired_fields=provider.desired_fields, fingerprint_key=self.keys[name])
+        self._complete(provider, pairing.matches)
+        actions: list[Action] = []
+        ctx.renamed.extend(pairing.renamed)
+        for match in pairing.matches:
+            ctx.matches[match.connector.name] = match
+            actions.append(planner.decide(match, provider=name, provider_type=cfg.type,
+                                          caps=provider.capabilities, fingerprint_key=self.keys[name]))
+            if match.live is not None:
+                ctx.live[match.connector.name] = match.live
+        for obj, entry in pairing.orphans:
+            actions.append(planner.delete_action(obj, entry))
+            ctx.live[entry.name] = obj
+        unmanaged = [planner.unmanaged(name, obj) for obj in pairing.unmanaged]
+        return actions, unmanaged, [e.name for e in pairing.forgotten]
+
+    def _complete(self, provider: Provider, matches: list[planner.Match]) -> None:
+        """Fill in what the list lacks: from the state when the version has not moved, else a GET."""
+        to_read = []
+        for m in matches:
+            live = m.live
+            if live is None or live.complete:
+                continue
+            e = m.entry
+            if e is not None and e.id == live.id and e.version and e.version == live.version and e.fields is not None:
+                m.live = replace(live, fields=dict(e.fields), complete=True)
+            else:
+                to_read.append(m)
+        if not to_read:
+            return
+        self.progress(f"{provider.config.name}: reading {len(to_read)} changed connector(s)")
+        with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+            for m, full in zip(to_read, pool.map(lambda m: provider.read(m.live), to_read)):
+                m.live = full
+
+
+def _apply_moved(manifest: Manifest, state: State) -> list[tuple[str, str]]:
+    """``moved:`` entries rename state entries in memory (persisted by the next apply)."""
+    renamed = []
+    for moved in manifest.moved:
+        if moved.old in state.entries and moved.new not in state.entries:
+            entry = state.entries.pop(moved.old)
+            entry.name = moved.new
+            state.entries[moved.new] = entry
+            renamed.append((moved.old, moved.new))
+    return renamed
+
+
+def _check_prevent_destroy(plan: Plan, ctx: Context) -> None:
+    blocked = []
+    for a in plan.actions:
+        if a.kind is ActionKind.REPLACE and ctx.desired[a.name].lifecycle.prevent_destroy:
+            blocked.append(f"{a.address} must be replaced ({a.reason})")
+        elif a.kind is ActionKind.DELETE and ctx.state.entries.get(a.name) and ctx.state.entries[a.name].prevent_destroy:
+            blocked.append(f"{a.address} would be deleted ({a.reason})")
+    if blocked:
+        raise ReconcileError(
+            "lifecycle.prevent_destroy forbids this plan:\n  " + "\n  ".join(blocked)
+            + "\nRemove prevent_destroy from the connector (in git) first if the destruction is intended."
+        )

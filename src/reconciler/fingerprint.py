@@ -1,0 +1,47 @@
+"""Keyed credential fingerprints: detect a rotated secret without storing anything guessable.
+
+The state cannot keep credentials (they are write-only on every platform and must never be
+stored), yet a rotated secret must plan an update. So the state keeps
+``v1:<key id>:<HMAC-SHA256(key, canonical credentials)>``. A plain hash would let anyone holding the
+state confirm a guessed secret offline; the HMAC key is never in the state, so it cannot.
+
+The key is ``RECONCILE_FINGERPRINT_KEY`` when set (recommended: a CI secret shared by every runner
+of one state), else the provider's own API key, which whoever can apply already holds. The short
+key id lets a plan tell "the key changed, credentials will be re-sent" from "the secret changed".
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from typing import Mapping
+
+from .model import Secret
+
+ENV_KEY = "RECONCILE_FINGERPRINT_KEY"
+
+
+def fingerprint_key(api_key: Secret | None) -> bytes:
+    explicit = os.environ.get(ENV_KEY)
+    if explicit:
+        return explicit.encode()
+    if api_key is not None:
+        return api_key.reveal().encode()
+    return b"connector-reconciler/no-key"
+
+
+def key_id(key: bytes) -> str:
+    return hmac.new(key, b"connector-reconciler key id", hashlib.sha256).hexdigest()[:8]
+
+
+def fingerprint(name: str, credentials: Mapping[str, Secret], key: bytes) -> str | None:
+    if not credentials:
+        return None
+    canonical = json.dumps({k: v.reveal() for k, v in credentials.items()}, sort_keys=True, separators=(",", ":"))
+    mac = hmac.new(key, f"{name}\0{canonical}".encode(), hashlib.sha256).hexdigest()
+    return f"v1:{key_id(key)}:{mac}"
+
+
+def same_key(stored: str | None, key: bytes) -> bool:
+    return bool(stored) and stored.split(":")[1:2] == [key_id(key)]  # type: ignore[union-attr]

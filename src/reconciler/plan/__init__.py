@@ -1,0 +1,1 @@
+"""The plan: model (typed actions), diff (field level), planner (decisions), render (text/json/markdown)."""

@@ -1,0 +1,183 @@
+"""From desired connectors, live connectors and the state to typed actions: the plan's logic.
+
+Pure: no I/O happens here. The engine lists (and reads) live objects through the adapters and hands
+them over; this module pairs them with the manifests, decides each action from the adapter's
+declared capabilities, and never asks which platform it is looking at.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..fingerprint import fingerprint, same_key
+from ..model import Connector, LiveConnector
+from ..providers.base import Capabilities
+from ..state.model import StateEntry
+from .diff import diff_fields
+from .model import SENSITIVE, Action, ActionKind, FieldChange, Unmanaged
+
+
+def live_token(live: LiveConnector) -> str:
+    """What a live object looked like: its version marker, or a hash of its projection."""
+    if live.version:
+        return f"v:{live.version}"
+    blob = json.dumps(live.fields, sort_keys=True, default=str)
+    return "h:" + hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class Match:
+    """One desired connector and what was found for it."""
+
+    connector: Connector
+    live: LiveConnector | None
+    entry: StateEntry | None
+    desired: dict[str, Any]
+    fingerprint: str | None
+    adopt: bool = False  # found by identity, not through the state
+    renamed_from: str | None = None  # the state knew it under this name
+
+
+@dataclass(slots=True)
+class Pairing:
+    matches: list[Match] = field(default_factory=list)
+    orphans: list[tuple[LiveConnector, StateEntry]] = field(default_factory=list)  # owned, not desired: delete
+    unmanaged: list[LiveConnector] = field(default_factory=list)
+    forgotten: list[StateEntry] = field(default_factory=list)  # owned, gone live, not desired
+    renamed: list[tuple[str, str]] = field(default_factory=list)  # state entry old name -> new name
+
+
+def pair(
+    *,
+    desired: Iterable[Connector],
+    live: Iterable[LiveConnector],
+    entries: Iterable[StateEntry],
+    identity,  # Callable[[Connector], str]
+    desired_fields,  # Callable[[Connector], dict]
+    fingerprint_key: bytes,
+) -> Pairing:
+    """Match desired connectors to live objects: through the state first, then by identity."""
+    by_id: dict[str, LiveConnector] = {}
+    by_key: dict[str, LiveConnector] = {}
+    for obj in live:
+        by_id[obj.id] = obj
+        if obj.key:
+            by_key.setdefault(obj.key, obj)
+    entries_by_name = {e.name: e for e in entries}
+    entries_by_id = {e.id: e for e in entries_by_name.values()}
+    taken: set[str] = set()
+    out = Pairing()
+    desired = list(desired)
+    desired_names = {c.name for c in desired}
+    for connector in desired:
+        entry = entries_by_name.get(connector.name)
+        found = by_id.get(entry.id) if entry else None
+        adopt, renamed_from = False, None
+        if found is None:
+            key = identity(connector)
+            candidate = by_key.get(key) if key else None
+            if candidate is not None and candidate.id not in taken:
+                owner = entries_by_id.get(candidate.id)
+                # an owner that no manifest names any more means the connector was renamed in git:
+                # take the object over rather than create a twin and delete the original
+                if owner is None or owner.name == connector.name or owner.name not in desired_names:
+                    found, adopt = candidate, entry is None or entry.id != candidate.id
+                    if owner is not None and owner.name != connector.name:
+                        out.renamed.append((owner.name, connector.name))
+                        renamed_from = owner.name
+        if found is not None:
+            taken.add(found.id)
+        out.matches.append(Match(connector, found, entry, desired_fields(connector),
+                                 fingerprint(connector.name, connector.credentials, fingerprint_key), adopt, renamed_from))
+    for obj in by_id.values():
+        if obj.id in taken:
+            continue
+        entry = entries_by_id.get(obj.id)
+        if entry is not None and entry.name not in desired_names:
+            out.orphans.append((obj, entry))
+        elif entry is None:
+            out.unmanaged.append(obj)
+    for entry in entries_by_name.values():
+        if entry.name not in desired_names and entry.id not in by_id:
+            out.forgotten.append(entry)
+    return out
+
+
+def decide(match: Match, *, provider: str, provider_type: str, caps: Capabilities, fingerprint_key: bytes) -> Action:
+    """The action for one matched (or unmatched) desired connector."""
+    c = match.connector
+    common = dict(name=c.name, provider=provider, provider_type=provider_type, source=c.source, target=c.target,
+                  sync_on_apply=c.sync_on_apply, has_credentials=bool(c.credentials))
+    if match.live is None:
+        changes = tuple(_creation_fields(match))
+        reason = "does not exist yet"
+        if match.entry is not None:
+            reason = "was deleted outside the reconciler; it will be created again"
+        return Action(ActionKind.CREATE, reason=reason, changes=changes, **common)
+    live = match.live
+    ignore = c.lifecycle.ignore_changes
+    changes = diff_fields(live.fields, match.desired, ignore=ignore)
+    if live.name is not None and live.name != c.name and "name" not in ignore:
+        changes.insert(0, FieldChange("name", live.name, c.name))
+    cred = _credential_change(match, fingerprint_key)
+    if cred is not None and not any(p == "credentials" for p in ignore):
+        changes.append(cred)
+    # a field the platform cannot update in place forces a replace, declared or not (conservative)
+    forcing = {ch.top for ch in changes if ch.top in caps.replace_on or ch.top not in caps.updatable}
+    token = live_token(live)
+    base = dict(live_id=live.id, live_token=token, adopt=match.adopt, **common)
+    if forcing:
+        marked = tuple(
+            FieldChange(ch.path, ch.before, ch.after, ch.sensitive, ch.top in forcing, ch.note) for ch in changes
+        )
+        what = ", ".join(sorted(forcing))
+        return Action(ActionKind.REPLACE, reason=f"{what} cannot change in place on {provider_type}",
+                      changes=marked, **base)
+    if changes:
+        reason = _update_reason(changes) + (f"; {_adopt_reason(match)}" if match.adopt else "")
+        return Action(ActionKind.UPDATE, reason=reason, changes=tuple(changes), **base)
+    return Action(ActionKind.NOOP, reason=_adopt_reason(match) if match.adopt else "", **base)
+
+
+def delete_action(live: LiveConnector, entry: StateEntry) -> Action:
+    return Action(ActionKind.DELETE, entry.name, entry.provider, entry.type,
+                  reason="no longer in any manifest", live_id=live.id, live_token=live_token(live),
+                  source=live.source, target=live.target)
+
+
+def unmanaged(provider: str, live: LiveConnector) -> Unmanaged:
+    return Unmanaged(provider, live.id, live.name or live.key or live.id, marked=bool(live.owned))
+
+
+def _creation_fields(match: Match) -> list[FieldChange]:
+    out = [FieldChange(k, None, v) for k, v in sorted(match.desired.items()) if v is not None]
+    if match.connector.credentials:
+        out.append(FieldChange("credentials", None, SENSITIVE, sensitive=True))
+    return out
+
+
+def _credential_change(match: Match, key: bytes) -> FieldChange | None:
+    # Adopted or imported objects have no fingerprint yet: the platform never tells us its
+    # credentials, so git's are assumed live and the next apply records their fingerprint.
+    stored = match.entry.fingerprint if match.entry and not match.adopt else None
+    if stored is None or stored == match.fingerprint:
+        return None
+    note = "credentials rotated"
+    if match.fingerprint is None:
+        note = "credentials removed from the manifest"
+    elif not same_key(stored, key):
+        note = "fingerprint key changed; credentials will be re-sent"
+    return FieldChange("credentials", SENSITIVE, SENSITIVE, sensitive=True, note=note)
+
+
+def _update_reason(changes: list[FieldChange]) -> str:
+    tops = sorted({c.top for c in changes})
+    return "changed: " + ", ".join(tops)
+
+
+def _adopt_reason(match: Match) -> str:
+    if match.renamed_from:
+        return f"renamed from {match.renamed_from!r} in the manifests; the live object is kept"
+    return "exists on the platform under this identity; it will be adopted into the state"

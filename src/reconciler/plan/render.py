@@ -1,0 +1,185 @@
+"""Plans for people and machines: text (Terraform-like), json (versioned), markdown (PR comment)."""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import click
+
+from .. import redact
+from .model import SENSITIVE, SYMBOLS, Action, ActionKind, FieldChange, Plan
+
+GITHUB_COMMENT_LIMIT = 65_000
+
+_HEADLINE = {
+    ActionKind.CREATE: "will be created",
+    ActionKind.UPDATE: "will be updated in place",
+    ActionKind.REPLACE: "must be replaced",
+    ActionKind.DELETE: "will be destroyed",
+    ActionKind.NOOP: "will be adopted",
+}
+_COLOUR = {"+": "green", "~": "yellow", "-": "red", "-/+": "magenta", "!": "yellow"}
+
+
+def _value(v: Any) -> str:
+    if v == SENSITIVE:
+        return SENSITIVE
+    return json.dumps(v, ensure_ascii=False, default=str)
+
+
+def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        out = []
+        for k, v in value.items():
+            out.extend(_flatten(f"{prefix}.{k}" if prefix else str(k), v))
+        return out
+    return [(prefix, value)]
+
+
+def _change_lines(action: Action) -> list[tuple[str, str, str]]:
+    """(symbol, path, text) for each changed field of an action."""
+    rows: list[tuple[str, str, str]] = []
+    for ch in action.changes:
+        if action.kind is ActionKind.CREATE:
+            for path, v in _flatten(ch.path, ch.after):
+                rows.append(("+", path, _value(SENSITIVE if ch.sensitive else v)))
+            continue
+        if ch.sensitive:
+            text = f"{SENSITIVE} -> {SENSITIVE}" if ch.before is not None else SENSITIVE
+        elif ch.before is None:
+            text = _value(ch.after)
+        elif ch.after is None:
+            text = f"{_value(ch.before)} -> null"
+        else:
+            text = f"{_value(ch.before)} -> {_value(ch.after)}"
+        note = []
+        if ch.note:
+            note.append(f"({ch.note})")
+        if ch.forces_replace:
+            note.append("# forces replacement")
+        symbol = "+" if ch.before is None and not ch.sensitive else "-" if ch.after is None else "~"
+        rows.append((symbol, ch.path, text + ("   " + " ".join(note) if note else "")))
+    return rows
+
+
+def render_text(plan: Plan, *, colour: bool = False, detailed: bool = True) -> str:
+    def paint(text: str, symbol: str) -> str:
+        return click.style(text, fg=_COLOUR.get(symbol)) if colour else text
+
+    def bold(text: str) -> str:
+        return click.style(text, bold=True) if colour else text
+
+    lines: list[str] = []
+    s = plan.summary()
+    total = len([a for a in plan.actions if a.kind is not ActionKind.DELETE])
+    lines.append(f"reconcile plan: {len(plan.providers)} provider{'s' if len(plan.providers) != 1 else ''}, "
+                 f"{total} connector{'s' if total != 1 else ''} ({s['unchanged']} unchanged)")
+    for old, new in plan.moved:
+        lines += ["", f"  # {old} has moved to {new} (state only, nothing changes on the platform)"]
+    for action in plan.actions:
+        if not action.changes_something:
+            continue
+        symbol = SYMBOLS[action.kind] if action.kind is not ActionKind.NOOP else "~"
+        headline = _HEADLINE[action.kind]
+        if action.adopt and action.kind is ActionKind.UPDATE:
+            headline = "will be adopted and updated in place"
+        reason = f" ({action.reason})" if action.reason and action.kind is not ActionKind.CREATE else ""
+        lines += ["", bold(f"  # {action.address} {headline}{reason}")]
+        rows = _change_lines(action) if detailed else []
+        if action.kind is ActionKind.DELETE:
+            lines.append(paint(f"{symbol:>3} connector {_value(action.name)} {{ id = {_value(action.live_id)} }}", symbol))
+            continue
+        if not rows:
+            lines.append(paint(f"{symbol:>3} connector {_value(action.name)} {{ id = {_value(action.live_id)} }}", symbol))
+            continue
+        lines.append(paint(f"{symbol:>3} connector {_value(action.name)} {{", symbol))
+        width = max(len(p) for _, p, _ in rows)
+        for sym, path, text in rows:
+            lines.append(paint(f"      {sym} {path:<{width}} = {text}", sym))
+        if action.kind is not ActionKind.CREATE and action.has_credentials \
+                and not any(c.path == "credentials" for c in action.changes):
+            lines.append(f"        {'credentials':<{width}} = {SENSITIVE}")
+        lines.append("    }")
+    for name in plan.forgotten:
+        lines += ["", f"  # {name} is gone from the platform and from the manifests: it leaves the state"]
+    by_provider: dict[str, list[str]] = defaultdict(list)
+    for u in plan.unmanaged:
+        by_provider[u.provider].append(u.label + (" [marked managed-by connector-reconciler: another state?]" if u.marked else ""))
+    for provider, labels in sorted(by_provider.items()):
+        n = len(labels)
+        shown = ", ".join(_value(x) for x in labels[:10]) + (f", ... ({n - 10} more)" if n > 10 else "")
+        lines += ["", paint(f"  ! {n} unmanaged connector{'s' if n != 1 else ''} on {provider} "
+                            f"(not in any manifest, not owned): {shown}", "!")]
+    for warning in plan.warnings:
+        lines += ["", paint(f"  ! warning: {warning}", "!")]
+    lines.append("")
+    lines.append(bold(summary_line(plan)))
+    return redact.scrub("\n".join(lines))
+
+
+def summary_line(plan: Plan) -> str:
+    if not plan.has_changes:
+        return "No changes. Live connectors match the manifests."
+    s = plan.summary()
+    text = f"Plan: {s['add']} to add, {s['change']} to change, {s['replace']} to replace, {s['destroy']} to destroy"
+    if s["adopt"]:
+        text += f", {s['adopt']} to adopt"
+    if plan.moved:
+        text += f", {len(plan.moved)} moved"
+    return text + "."
+
+
+def render_json(plan: Plan) -> str:
+    return redact.scrub(json.dumps(plan.to_json(), indent=2, sort_keys=False, default=str)) + "\n"
+
+
+def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+    """A pull-request comment: a summary table, then one collapsible section per provider."""
+    s = plan.summary()
+    head = ["### reconcile plan", "", summary_line(plan), "",
+            "| provider | type | add | change | replace | destroy | unchanged | unmanaged |",
+            "|---|---|---:|---:|---:|---:|---:|---:|"]
+    sections = []
+    for provider, ptype in sorted(plan.providers.items()):
+        acts = [a for a in plan.actions if a.provider == provider]
+        count = lambda k: sum(1 for a in acts if a.kind is k)  # noqa: E731
+        unchanged = sum(1 for a in acts if a.kind is ActionKind.NOOP and not a.adopt)
+        unmanaged = sum(1 for u in plan.unmanaged if u.provider == provider)
+        head.append(f"| {provider} | {ptype} | {count(ActionKind.CREATE)} | {count(ActionKind.UPDATE)} | "
+                    f"{count(ActionKind.REPLACE)} | {count(ActionKind.DELETE)} | {unchanged} | {unmanaged} |")
+        sub = Plan(plan.manifest_root, plan.manifest_digest, {provider: ptype}, acts,
+                   [u for u in plan.unmanaged if u.provider == provider])
+        changed = any(a.changes_something for a in acts)
+        body = render_text(sub).split("\n")[1:-1]  # drop the headline and summary: the table says them
+        text = "\n".join(line for line in body).strip("\n") or "No changes."
+        sections.append(f"<details{' open' if changed else ''}><summary><b>{provider}</b> ({ptype}): "
+                        f"{'changes' if changed else 'no changes'}</summary>\n\n```diff\n{_diff_markers(text)}\n```\n</details>")
+    if plan.warnings:
+        sections.append("\n".join(f"> **warning**: {w}" for w in plan.warnings))
+    out = "\n".join(head) + "\n\n" + "\n\n".join(sections) + "\n"
+    if len(out) > limit:
+        note = ("\n\n> **Plan truncated**: it exceeds GitHub's comment size limit. "
+                "The full plan is in the workflow's plan artifact (`reconcile plan -o plan.json`).\n")
+        cut = out[: limit - len(note) - 10]
+        if cut.count("```") % 2:
+            cut += "\n```\n</details>"
+        out = cut + note
+    return redact.scrub(out)
+
+
+def _diff_markers(text: str) -> str:
+    """Put +/-/~ in column 0 so GitHub's diff highlighting colours the lines."""
+    out = []
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        if stripped.startswith("-/+"):
+            out.append("!" + line[1:])
+        elif stripped[:1] in "+-~!" and stripped:
+            out.append(stripped[0] + line[1:] if line[:1] == " " else line)
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+RENDERERS = {"text": render_text, "json": render_json, "markdown": render_markdown}

@@ -1,0 +1,48 @@
+"""Where the reconciler remembers what it owns: a JSON file by default, PostgreSQL for shared CI."""
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..model import Manifest
+from .backend import StateBackend
+from .file import FileBackend
+from .model import State, StateEntry
+
+
+def workdir(manifest_root: str) -> Path:
+    """``.reconcile/`` next to the manifests (beside the file, or inside the directory)."""
+    root = Path(manifest_root)
+    return (root if root.is_dir() else root.parent) / ".reconcile"
+
+
+def open_backend(manifest: Manifest, *, path_override: str | None = None, sandbox: bool = False) -> StateBackend:
+    cfg = manifest.state
+    if sandbox:
+        return FileBackend(workdir(manifest.root) / "sandbox" / "state.json")
+    if path_override:
+        return FileBackend(path_override)
+    if cfg.backend == "postgres":
+        from .postgres import PostgresBackend  # imported lazily: psycopg is only needed here
+
+        assert cfg.dsn is not None
+        return PostgresBackend(cfg.dsn.reveal(), name=Path(manifest.root).resolve().name)
+    if cfg.path:
+        base = Path(manifest.root) if Path(manifest.root).is_dir() else Path(manifest.root).parent
+        return FileBackend(base / cfg.path)
+    return FileBackend(workdir(manifest.root) / "state.json")
+
+
+def holder_description() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        user = "unknown"
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return f"pid {os.getpid()} ({user}@{socket.gethostname()}, since {now})"
+
+
+__all__ = ["FileBackend", "State", "StateBackend", "StateEntry", "holder_description", "open_backend", "workdir"]

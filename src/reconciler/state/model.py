@@ -1,0 +1,58 @@
+"""What the reconciler owns: one entry per connector it created or adopted. Nothing secret."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STATE_VERSION = 1
+
+
+@dataclass(slots=True)
+class StateEntry:
+    name: str
+    provider: str  # the providers: entry name
+    type: str  # the provider type, so `state show` needs no manifest
+    id: str  # live id on the platform
+    key: str = ""  # identity key (name, natural key); "" when the platform has none
+    source: str | None = None
+    target: str | None = None
+    version: str | None = None  # the platform's modification marker when last seen
+    fields: dict[str, Any] | None = None  # the live projection when last seen (lets a plan skip a GET)
+    fingerprint: str | None = None  # keyed credential fingerprint (see fingerprint.py)
+    prevent_destroy: bool = False  # remembered so a connector removed from git is still protected
+    applied_at: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "StateEntry":
+        known = {f: data[f] for f in cls.__dataclass_fields__ if f in data}
+        return cls(**known)
+
+
+@dataclass(slots=True)
+class State:
+    entries: dict[str, StateEntry] = field(default_factory=dict)
+    lineage: str = field(default_factory=lambda: str(uuid.uuid4()))
+    serial: int = 0
+
+    def for_provider(self, provider: str) -> list[StateEntry]:
+        return [e for e in self.entries.values() if e.provider == provider]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "lineage": self.lineage,
+            "serial": self.serial,
+            "connectors": {name: e.to_json() for name, e in sorted(self.entries.items())},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "State":
+        return cls(
+            entries={n: StateEntry.from_json(e) for n, e in data.get("connectors", {}).items()},
+            lineage=data.get("lineage") or str(uuid.uuid4()),
+            serial=int(data.get("serial", 0)),
+        )
