@@ -84,7 +84,7 @@ class Engine:
 
     # -- planning -----------------------------------------------------------------------------
     def plan(self) -> tuple[Plan, Context]:
-            state = self.backend.load()
+        state = self.backend.load()
         ctx = Context(self.manifest, self.providers, state, self.keys, dict(self.manifest.connectors))
         ctx.renamed.extend(_apply_moved(self.manifest, state))
         plan = Plan(self.manifest.root, self.manifest_digest(),
