@@ -45,8 +45,10 @@ class Context:
 class Engine:
     def __init__(self, manifest: Manifest, backend: StateBackend, *, parallelism: int = 8,
                  counter: CallCounter | None = None, timeout: float = 30.0,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, as_written: Manifest | None = None) -> None:
         self.manifest = manifest
+        # the manifest before --sandbox pointed its urls at ephemeral ports: what a saved plan binds to
+        self.as_written = as_written or manifest
         self.backend = backend
         self.parallelism = max(1, parallelism)
         self.counter = counter or CallCounter()
@@ -72,7 +74,7 @@ class Engine:
     def manifest_digest(self) -> str:
         """Binds a saved plan to the manifests it came from (no secret goes in: fingerprints are keyed)."""
         doc = {
-            "providers": {n: [c.type, c.url] for n, c in sorted(self.manifest.providers.items())},
+            "providers": {n: [c.type, c.url] for n, c in sorted(self.as_written.providers.items())},
             "connectors": {
                 n: [c.provider, self.providers[c.provider].desired_fields(c), list(c.lifecycle.ignore_changes),
                     c.lifecycle.prevent_destroy, c.sync_on_apply,

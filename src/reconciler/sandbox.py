@@ -10,30 +10,23 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Iterator, Mapping
+from typing import Iterator
 
 from .emulators import EmulatorConfig, RunningEmulator
 from .model import Manifest
 from .state import workdir
 
 
-class SandboxEnv(Mapping[str, str]):
-    """The real environment, with a placeholder for every variable it lacks."""
+class SandboxEnv(dict):
+    """The real environment; ``placeholder`` stands in for a variable it lacks and that has no
+    default (the resolver asks for it only then)."""
 
-    def __init__(self, base: Mapping[str, str] | None = None) -> None:
-        self.base = dict(os.environ if base is None else base)
+    def __init__(self) -> None:
+        super().__init__(os.environ)
 
-    def __getitem__(self, key: str) -> str:
-        return self.base.get(key) or f"sandbox-{key.lower().replace('_', '-')}"
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.base)
-
-    def __len__(self) -> int:
-        return len(self.base)
+    @staticmethod
+    def placeholder(name: str) -> str:
+        return f"sandbox-{name.lower().replace('_', '-')}"
 
 
 @contextmanager

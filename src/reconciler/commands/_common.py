@@ -42,12 +42,14 @@ def load_manifest(path: str, *, sandbox: bool) -> Manifest:
 def open_engine(stack: ExitStack, manifest: Manifest, *, sandbox: bool, state_path: str | None,
                 parallelism: int, counter: CallCounter | None = None) -> Engine:
     """An engine over the (possibly sandboxed) manifest, closed with ``stack``."""
+    as_written = manifest
     if sandbox:
         from ..sandbox import sandboxed
 
         manifest = stack.enter_context(sandboxed(manifest))
     backend = open_backend(manifest, path_override=state_path, sandbox=sandbox)
-    engine = Engine(manifest, backend, parallelism=parallelism, counter=counter, progress=console.progress)
+    engine = Engine(manifest, backend, parallelism=parallelism, counter=counter, progress=console.progress,
+                    as_written=as_written)
     stack.callback(engine.close)
     return engine
 
