@@ -29,6 +29,12 @@ class Problem:
     path: tuple[Any, ...]
     message: str
     at_key: bool = False
+    missing: str | None = None  # the key a "missing required key" problem is about
+    suggested: str | None = None  # the key an "unknown key" problem suggests instead
+
+# keywords whose failure the schema's own `errorMessage` explains better than a generic message;
+# for the others (type, required, unknown keys) the generic one names the key or type precisely
+_CUSTOM_FOR = {"pattern", "oneOf", "anyOf", "not", "const", "minLength", "maxLength", "enum", "minProperties"}
 
 
 def schema_text() -> str:
@@ -73,7 +79,7 @@ def validate_document(data: Any) -> list[Problem]:
     validator = _document_validator()
     if validator.is_valid(data):
         return []
-    return [p for e in validator.iter_errors(data) for p in _problems(e, ())]
+    return _settle([p for e in validator.iter_errors(data) for p in _problems(e, ())])
 
 
 def validate_connector(name: str, body: Any, type_name: str | None) -> list[Problem]:
@@ -85,7 +91,7 @@ def validate_connector(name: str, body: Any, type_name: str | None) -> list[Prob
     out: list[Problem] = []
     validator = _def_validator(_connector_def(type_name))
     if not validator.is_valid(body):
-        out += [p for e in validator.iter_errors(body) for p in _problems(e, prefix)]
+        out += _settle([p for e in validator.iter_errors(body) for p in _problems(e, prefix)])
     if type_name in connector_types() and f"name_{type_name}" in _schema()["$defs"]:
         name_validator = _def_validator(f"name_{type_name}")
         for e in name_validator.iter_errors(name):
@@ -98,6 +104,12 @@ def connector_errors(name: str, body: Any, type_name: str) -> list[str]:
     return [p.message for p in validate_connector(name, body, type_name)]
 
 
+def _settle(problems: list[Problem]) -> list[Problem]:
+    """One mistake, one message: a misspelt key is reported as unknown, not also as missing."""
+    suggested = {(p.path[:-1], p.suggested) for p in problems if p.suggested}
+    return [p for p in problems if not (p.missing and (p.path, p.missing) in suggested)]
+
+
 # --- messages -------------------------------------------------------------------------------------
 
 def show(value: Any, limit: int = 60) -> str:
@@ -106,9 +118,18 @@ def show(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 4] + "...'"
 
 
+def _closest(word: str, candidates: Iterable[str]) -> str | None:
+    candidates = list(candidates)
+    folded = {c.lower(): c for c in candidates}
+    if str(word).lower() in folded:  # apikey -> apiKey: case slips are the commonest typo
+        return folded[str(word).lower()]
+    match = difflib.get_close_matches(str(word), candidates, n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
 def suggest(word: str, candidates: Iterable[str]) -> str:
-    match = difflib.get_close_matches(str(word), list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    match = _closest(word, candidates)
+    return f" (did you mean {match!r}?)" if match else ""
 
 
 def is_sensitive(path: tuple[Any, ...]) -> bool:
@@ -153,7 +174,7 @@ def _json_type(value: Any) -> str:
 def _problems(error: ValidationError, prefix: tuple[Any, ...]) -> list[Problem]:
     path = prefix + tuple(error.absolute_path)
     schema = error.schema if isinstance(error.schema, dict) else {}
-    custom = schema.get("errorMessage")
+    custom = schema.get("errorMessage") if error.validator in _CUSTOM_FOR or error.schema is False else None
     kind = error.validator
     value = error.instance
     field = _field(path)
@@ -169,20 +190,25 @@ def _problems(error: ValidationError, prefix: tuple[Any, ...]) -> list[Problem]:
         sub = schema.get("additionalProperties")
         if isinstance(sub, dict) and sub.get("errorMessage"):
             return [Problem(path + (k,), f"{k!r}: {sub['errorMessage']}", True) for k in extras]
-        where = f" under {field}" if path else ""
-        return [Problem(path + (k,), f"unknown key {show(k)}{where}"
-                        + (suggest(k, known) or (f"; expected one of: {', '.join(sorted(known))}" if known else "")),
-                        True) for k in extras]
+        out = []
+        for k in extras:
+            match = _closest(k, known)
+            hint = f" (did you mean {match!r}?)" if match else (
+                f"; expected one of: {', '.join(sorted(known))}" if known else "; no keys are allowed here")
+            out.append(Problem(path + (k,), f"unknown key {show(k)}{hint}", True, suggested=match))
+        return out
     if kind in ("anyOf", "oneOf") and not custom and error.context:
         return _problems(best_match(error.context), prefix)
     if kind == "required" and isinstance(value, dict):
         missing = [k for k in error.validator_value if k not in value]
         hint = f": {custom}" if custom else ""
         where = "" if not path else f" in {_field(path)}"
-        return [Problem(path, f"missing required key {m!r}{where}{hint}", True) for m in missing]
+        return [Problem(path, f"missing required key {m!r}{where}{hint}", True, missing=m) for m in missing]
     if kind == "not" or kind is False or error.schema is False:
         return [Problem(path, f"{field!r} is not allowed here" + (f": {custom}" if custom else ""), True)]
     if custom:
+        if isinstance(value, (dict, list)):
+            return [Problem(path, f"{field}: {custom}" if not custom.startswith(field) else custom, True)]
         if kind == "pattern" and field != "manifest" and not secret:
             return [Problem(path, f"{field}: {show(value)}: {custom}")]
         return [Problem(path, f"{field}: {custom}" if not custom.startswith(field) else custom)]

@@ -88,9 +88,10 @@ class _Builder:
             # the same node object again: reached through an alias, and expanded once more
             self.alias_nodes += 1
             if self.alias_nodes > ALIAS_BUDGET:
+                # reported at the top-level entry being expanded: the alias sites themselves are gone
                 raise _Stop(Diagnostic(
                     f"YAML aliases expand to more than {ALIAS_BUDGET} nodes; refusing (write the values out)",
-                    self.loc(node)))
+                    self.doc.location(path[:1], key=True)))
         else:
             self.seen.add(id(node))
         self.doc.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -176,6 +177,8 @@ def load_file(file: str) -> tuple[Document | None, list[Diagnostic]]:
         problem = exc.problem or "invalid YAML"
         if exc.context and exc.context not in problem:
             problem = f"{exc.context}: {problem}"
+        if exc.context_mark and mark and exc.context_mark.line != mark.line:
+            problem += f" (the construct started at line {exc.context_mark.line + 1})"
         return None, [Diagnostic(f"YAML syntax error: {problem}", Location(file, line, col))]
     except yaml.YAMLError as exc:
         return None, [Diagnostic(f"YAML error: {exc}", Location(file, 1, 1))]
