@@ -57,7 +57,7 @@ _UNITS = {
     "d": 86400, "day": 86400, "days": 86400,
     "w": 604800, "week": 604800, "weeks": 604800,
 }
-_FREQ = re.compile(r"^(?:every\s+)?(?:(half\s+an?|an?|\d+(?:\.\d+)?)\s*)?([a-z]+)$")
+_FREQ = re.compile(r"^(?:every\s+)?(?:(half(?:\s+an?)?|an?|\d+(?:\.\d+)?)\s*)?([a-z]+)$")
 
 
 def parse_frequency(text: str) -> float | None:
