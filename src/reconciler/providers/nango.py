@@ -385,6 +385,7 @@ class NangoProvider(Provider):
     # timestamps (no clock skew between us and Nango).
     def trigger_sync(self, live: LiveConnector) -> SyncJob:
         before = {s["name"]: s.get("finishedAt") for s in self._statuses(live.source, live.name) if s.get("name")}
+        # a repeated trigger only asks for a run that is already pending: no harm, so retry it
         self.http.request("POST", "/sync/trigger", kind="sync", safe_to_retry=True, json={
             "provider_config_key": live.source, "connection_id": live.name, "syncs": [],
         })
