@@ -1,0 +1,148 @@
+"""The Python API: ``load``, ``plan`` and ``apply``, for scripts and tools that embed the reconciler.
+
+The CLI does the same steps with printing around them. A :class:`PlanResult` is a value: it holds
+the reviewed :class:`~reconciler.plan.model.Plan` and the options it was made with, not open
+connections, so it can be kept while a human reviews it. :func:`apply` therefore plans again under
+the state lock and refuses (:class:`~reconciler.errors.PlanStale`) when the manifests or live state
+moved since, exactly like ``reconcile apply plan.json``: what was reviewed is what gets applied.
+
+    >>> from reconciler import load, plan, apply
+    >>> result = plan(load("connectors/"))
+    >>> print(result.render("text"))
+    >>> report = apply(result, max_deletes=0)
+"""
+from __future__ import annotations
+
+import os
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Callable, Literal, Mapping
+
+from .apply import ApplyReport, Executor
+from .engine import Context, Engine
+from .errors import PlanStale
+from .manifest import load as _load
+from .model import Manifest
+from .plan.model import Plan
+from .plan.render import render_json, render_markdown, render_text
+from .state import holder_description, open_backend
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanOptions:
+    """How a plan was made; :func:`apply` reuses them so it talks to the same state and platforms."""
+
+    state_path: str | None = None
+    parallelism: int = 8
+    sandbox: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PlanResult:
+    """A plan and what :func:`apply` needs to carry it out later."""
+
+    plan: Plan
+    manifest: Manifest
+    options: PlanOptions
+
+    @property
+    def has_changes(self) -> bool:
+        return self.plan.has_changes
+
+    def render(self, fmt: Literal["text", "json", "markdown"] = "text") -> str:
+        """The plan as ``reconcile plan --format FMT`` prints it (secrets show as ``(sensitive)``)."""
+        if fmt == "json":
+            return render_json(self.plan)
+        if fmt == "markdown":
+            return render_markdown(self.plan)
+        return render_text(self.plan)
+
+
+def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None, *, sandbox: bool = False) -> Manifest:
+    """Load and validate the manifests at ``path`` (a file or a directory tree).
+
+    ``env`` defaults to ``os.environ``. With ``sandbox=True`` variables the environment lacks get
+    placeholders, as ``--sandbox`` does. Raises :class:`~reconciler.errors.ManifestError` listing
+    every problem; nothing touches the network.
+    """
+    if sandbox:
+        from .sandbox import SandboxEnv
+
+        base = SandboxEnv()
+        if env is not None:
+            base.clear()
+            base.update(env)
+        return _load(path, env=base)
+    return _load(path, env=env)
+
+
+def plan(manifest: Manifest, *, state_path: str | None = None, parallelism: int = 8, sandbox: bool = False,
+         progress: Progress | None = None) -> PlanResult:
+    """Compare ``manifest`` with live state and return the plan; changes nothing.
+
+    ``sandbox=True`` runs against the embedded emulators (data in ``.reconcile/sandbox/``).
+    """
+    options = PlanOptions(state_path=state_path, parallelism=parallelism, sandbox=sandbox)
+    with ExitStack() as stack:
+        engine = _open_engine(stack, manifest, options, progress)
+        the_plan, _ctx = engine.plan()
+    return PlanResult(the_plan, manifest, options)
+
+
+def apply(plan_result: PlanResult, *, max_deletes: int | None = None, lock_timeout: float = 0.0,
+          progress: Progress | None = None) -> ApplyReport:
+    """Carry out ``plan_result``; returns what succeeded and what failed (``report.failed``).
+
+    Holds the state lock for the whole run (waiting up to ``lock_timeout`` seconds). Raises
+    :class:`~reconciler.errors.PlanStale`, changing nothing, when the manifests or live state moved
+    since the plan was made, and :class:`~reconciler.errors.ReconcileError` when the plan deletes
+    more than ``max_deletes`` connectors.
+    """
+    options = plan_result.options
+    with ExitStack() as stack:
+        engine = _open_engine(stack, plan_result.manifest, options, progress)
+        stack.enter_context(engine.backend.lock(timeout=lock_timeout, holder=holder_description()))
+        current, ctx = _replan_unchanged(engine, plan_result.plan)
+        if not current.has_changes:
+            return ApplyReport()
+        executor = Executor(ctx, engine.backend, parallelism=options.parallelism, progress=progress)
+        return executor.run(current, max_deletes=max_deletes)
+
+
+def plan_signature(plan: Plan) -> dict[str, tuple]:
+    """What must not move between review and apply: each changing action and its live token."""
+    return {
+        a.address: (a.kind.value, a.live_token, tuple((c.path, repr(c.before), repr(c.after)) for c in a.changes),
+                    a.adopt)
+        for a in plan.actions if a.changes_something
+    }
+
+
+def _replan_unchanged(engine: Engine, reviewed: Plan) -> tuple[Plan, Context]:
+    if engine.manifest_digest() != reviewed.manifest_digest:
+        raise PlanStale("the manifests (or the variables they read) changed since the plan was made; "
+                        "plan again and review the new plan")
+    current, ctx = engine.plan()
+    old, new = plan_signature(reviewed), plan_signature(current)
+    if old != new:
+        moved = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise PlanStale(f"live state moved since the plan was made ({', '.join(moved[:10])}"
+                        f"{' ...' if len(moved) > 10 else ''}); plan again and review it")
+    return current, ctx
+
+
+def _open_engine(stack: ExitStack, manifest: Manifest, options: PlanOptions, progress: Progress | None) -> Engine:
+    as_written = manifest
+    if options.sandbox:
+        from .sandbox import sandboxed
+
+        manifest = stack.enter_context(sandboxed(manifest))
+    backend = open_backend(manifest, path_override=options.state_path, sandbox=options.sandbox)
+    engine = Engine(manifest, backend, parallelism=options.parallelism, progress=progress, as_written=as_written)
+    stack.callback(engine.close)
+    return engine
+
+
+__all__ = ["ApplyReport", "PlanOptions", "PlanResult", "apply", "load", "plan", "plan_signature"]
