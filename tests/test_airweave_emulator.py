@@ -71,6 +71,8 @@ def test_create_get_list_jobs_match_spec(aw, spec):
     check(spec, collection, "Collection")
     assert collection["source_connection_summaries"] == [{"short_name": "github", "name": "docs-github"}]
     check(spec, c.get("/collections").json(), "Collection", array=True)
+    check(spec, c.get("/sources").json(), "Source", array=True)
+    check(spec, c.get("/sources/github").json(), "Source")
 
 
 def test_v1_prefix_and_bearer_auth(aw):
@@ -103,6 +105,9 @@ def test_validation_errors_are_fastapi_shaped(aw, spec):
     mixed = c.post("/source-connections", json=create_body(authentication={"credentials": {"personal_access_token": "x"},
                                                                            "access_token": "y"}))
     assert mixed.status_code == 422 and mixed.json()["detail"][0]["type"] == "extra_forbidden"
+    not_a_map = c.post("/source-connections", json=create_body(authentication={"credentials": "token"}))
+    assert not_a_map.json()["detail"] == [{"loc": ["body", "authentication", "credentials"],
+                                           "msg": "Input should be a valid dictionary", "type": "dict_type"}]
     assert c.post("/source-connections", content=b"{nope", headers={"content-type": "application/json"}).json()[
         "detail"][0]["type"] == "json_invalid"
 

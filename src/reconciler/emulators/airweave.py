@@ -285,8 +285,8 @@ class Airweave:
                 v.fail(loc + [key], "Extra inputs are not permitted", "extra_forbidden")
         stored: dict[str, Any] = {"method": method, "credential_fields": []}
         if method == "direct":
-            creds = v.mapping(auth, "credentials", loc)
-            if creds is None:
+            creds = auth["credentials"]
+            if not isinstance(creds, dict):
                 v.fail(loc + ["credentials"], "Input should be a valid dictionary", "dict_type")
                 return stored
             for field_name in source.auth_fields if source else ():
