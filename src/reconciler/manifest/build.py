@@ -98,7 +98,8 @@ def _state(entry: Entry | None) -> StateConfig:
     if entry is None:
         return StateConfig()
     body = entry.body
-    return StateConfig(backend=body.get("backend", "file"), path=body.get("path"), dsn=_secret(entry, ("dsn",)))
+    return StateConfig(backend=body.get("backend", "file"), path=body.get("path"), dsn=_secret(entry, ("dsn",)),
+                       name=body.get("name"))
 
 
 def build(merged: Merged, root: str, files: list[str]) -> Manifest:
