@@ -152,6 +152,7 @@ class StateConfig:
     backend: str = "file"  # file | postgres
     path: str | None = None  # file backend: defaults to <manifest dir>/.reconcile/state.json
     dsn: Secret | None = None  # postgres backend
+    name: str | None = None  # postgres backend: which state in the database (default: the manifest dir's name)
 
 
 @dataclass(frozen=True, slots=True)

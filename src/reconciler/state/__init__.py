@@ -29,11 +29,17 @@ def open_backend(manifest: Manifest, *, path_override: str | None = None, sandbo
         from .postgres import PostgresBackend  # imported lazily: psycopg is only needed here
 
         assert cfg.dsn is not None
-        return PostgresBackend(cfg.dsn.reveal(), name=Path(manifest.root).resolve().name)
+        return PostgresBackend(cfg.dsn.reveal(), name=cfg.name or state_name(manifest.root))
     if cfg.path:
         base = Path(manifest.root) if Path(manifest.root).is_dir() else Path(manifest.root).parent
         return FileBackend(base / cfg.path)
     return FileBackend(workdir(manifest.root) / "state.json")
+
+
+def state_name(manifest_root: str) -> str:
+    """The default name of a shared state: the manifest directory's name (a file's parent's)."""
+    root = Path(manifest_root).resolve()
+    return (root if root.is_dir() else root.parent).name
 
 
 def holder_description() -> str:
