@@ -226,3 +226,21 @@ def test_credentials_never_come_back(aw):
     seen.append(c.delete(f"/source-connections/{conn_id}").text)
     assert all(SECRET not in text for text in seen)
     assert "notion-tok" in seen[-2] or "notion-tok" in c.get("/_emulator/state").text
+
+
+def test_collections_create_validate_and_cascade_delete(aw, spec):
+    _, c = aw
+    bad = c.post("/collections", json={"name": "Bad", "readable_id": "Not_Valid"})
+    assert bad.status_code == 422
+    assert {e["type"] for e in bad.json()["detail"]} == {"string_too_short", "string_pattern_mismatch"}
+    made = c.post("/collections", json={"name": "Support tickets"})
+    assert made.status_code == 200
+    check(spec, made.json(), "Collection")
+    readable = made.json()["readable_id"]
+    assert readable.startswith("support-tickets-")
+    assert c.post("/collections", json={"name": "Again", "readable_id": readable}).status_code == 422
+    conn = c.post("/source-connections", json=create_body(readable_collection_id=readable, sync_immediately=False))
+    assert conn.status_code == 200
+    assert c.delete(f"/collections/{readable}").status_code == 200
+    assert c.get(f"/source-connections/{conn.json()['id']}").status_code == 404
+    assert c.get(f"/collections/{readable}").status_code == 404
