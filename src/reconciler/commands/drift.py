@@ -1,0 +1,36 @@
+"""``reconcile drift``: the plan, for scheduled jobs. Exit 0 in sync, 2 drifted, 1 error.
+
+Drift is anything a plan would change: a field edited on a platform, a connector deleted there, an
+entry the state still has to record. It is shown as the plan that would correct it.
+"""
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+
+import click
+
+from .. import console
+from ..plan.render import render_json, render_markdown, render_text
+from ._common import colour_stdout, load_manifest, manifest_options, open_engine
+
+
+@click.command("drift")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@manifest_options
+def command(path: str, fmt: str, sandbox: bool, state_path: str | None, parallelism: int) -> None:
+    """Check live connectors against the manifests; exit 2 when they drifted (0 in sync, 1 error)."""
+    manifest = load_manifest(path, sandbox=sandbox)
+    with ExitStack() as stack:
+        engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
+        plan, _ctx = engine.plan()
+    if fmt == "json":
+        console.out(render_json(plan), nl=False)
+    elif fmt == "markdown":
+        console.out(render_markdown(plan), nl=False)
+    else:
+        console.out(render_text(plan, colour=colour_stdout()))
+        console.progress("drift detected: run `reconcile apply` to correct it" if plan.has_changes
+                         else "no drift: live connectors match the manifests")
+    sys.exit(2 if plan.has_changes else 0)
