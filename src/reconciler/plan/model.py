@@ -14,6 +14,10 @@ FORMAT_VERSION = 1
 SENSITIVE = "(sensitive)"
 
 
+def _mask(value: Any) -> Any:
+    return None if value is None else SENSITIVE
+
+
 class ActionKind(str, Enum):
     CREATE = "create"
     UPDATE = "update"
@@ -42,8 +46,8 @@ class FieldChange:
     def to_json(self) -> dict[str, Any]:
         return {
             "path": self.path,
-            "before": SENSITIVE if self.sensitive else self.before,
-            "after": SENSITIVE if self.sensitive else self.after,
+            "before": _mask(self.before) if self.sensitive else self.before,
+            "after": _mask(self.after) if self.sensitive else self.after,
             "sensitive": self.sensitive,
             "forces_replace": self.forces_replace,
             **({"note": self.note} if self.note else {}),
