@@ -210,6 +210,19 @@ class AirweaveProvider(Provider):
             return None
         return self.read(max(matches, key=lambda live: live.extra.get("created_at") or ""))
 
+    def credential_template(self, live: LiveConnector) -> dict[str, str | None]:
+        # the auth method is in the list item; a direct method's fields are the source's auth_fields
+        method = live.extra.get("auth_method") or "direct"
+        if method == "oauth_token":
+            return {"type": "oauth_token", "access_token": None}
+        if method in ("oauth_browser", "oauth_byoc"):
+            return {"type": "oauth_browser"}
+        if method != "direct":
+            return {}
+        info = self.http.json("GET", f"sources/{live.source}", kind="get", ok_404=True) or {}
+        fields = (info.get("auth_fields") or {}).get("fields") or []
+        return {str(f["name"]): None for f in fields if isinstance(f, dict) and f.get("name")}
+
     # -- writes -----------------------------------------------------------------------------
     def create(self, connector: Connector, *, idempotency_key: str) -> LiveConnector:
         browser = auth_type(connector) == "oauth_browser"

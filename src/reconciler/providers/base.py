@@ -139,6 +139,13 @@ class Provider(ABC):
                 return live
         return None
 
+    def credential_template(self, live: LiveConnector) -> dict[str, str | None]:
+        """For ``reconcile import``: the credential fields a manifest for ``live`` takes, as
+        field name -> None (a secret: written as a ``${VAR}`` placeholder) or a literal (the auth
+        ``type``). Platforms never return credentials, so only their names can be known; the default
+        knows none and the imported manifest carries no credentials block."""
+        return {}
+
     # -- writes -----------------------------------------------------------------------------
     @abstractmethod
     def create(self, connector: Connector, *, idempotency_key: str) -> LiveConnector:
