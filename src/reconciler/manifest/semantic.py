@@ -1,6 +1,7 @@
 """Checks beyond the schema: references between entries, cron syntax, platform limits, renames."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
@@ -13,6 +14,12 @@ from .merge import Entry, Merged
 from .schema import suggest
 
 NANGO_MIN_INTERVAL = 30  # seconds; Nango refuses faster sync frequencies
+
+
+@lru_cache(maxsize=4096)
+def _cron_valid(cron: str) -> bool:
+    # thousands of connectors share a handful of schedules; croniter parses slowly
+    return croniter.is_valid(cron)
 
 
 def check(merged: Merged) -> list[Diagnostic]:
@@ -79,7 +86,7 @@ def _schedule(entry: Entry, path: tuple[str, ...], schedule: dict[str, Any], *, 
             yield Diagnostic(f"cron {cron!r} has {len(fields)} fields; write exactly 5 "
                              "(minute hour day-of-month month day-of-week), like \"0 */6 * * *\"",
                              entry.location(path + ("cron",)))
-        elif not croniter.is_valid(cron):
+        elif not _cron_valid(cron):
             yield Diagnostic(f"cron {cron!r} is not a valid cron expression; write 5 fields like \"0 */6 * * *\"",
                              entry.location(path + ("cron",)))
         elif nango and _plain_interval(fields) is None:
