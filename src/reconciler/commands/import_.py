@@ -1,0 +1,180 @@
+"""``reconcile import PATH --provider NAME``: write manifests for what nothing manages yet, adopt it.
+
+"Nothing manages" is exactly what a plan reports as unmanaged: not in the state, not matched by any
+manifest connector. The new file is validated with the loader beside the existing manifests before it
+is written; then, if PATH reads it, the connectors are adopted into the state (without a credential
+fingerprint: the planner assumes git's credentials are the live ones until the next apply records
+them). The whole import holds the state lock, like an apply.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from .. import console, importer
+from ..errors import ManifestError, ReconcileError
+from ..manifest import load
+from ..manifest.schema import SCHEMA_FILE
+from ..model import LiveConnector, Manifest
+from ..plan import planner
+from ..providers import Provider
+from ..state import holder_description
+from ..state.file import write_atomic
+from ..state.model import StateEntry
+from ._common import load_manifest, manifest_options, open_engine
+
+SCHEMA_HEADER = re.compile(r"^#\s*yaml-language-server:\s*\$schema=(\S+)")
+
+
+class _PlaceholderEnv(dict):
+    """The environment, with stand-ins for the variables the new file introduces (not set yet)."""
+
+    def __init__(self) -> None:
+        super().__init__(os.environ)
+
+    @staticmethod
+    def placeholder(name: str) -> str:
+        return f"unset-{name.lower()}"
+
+
+@click.command("import")
+@click.argument("path", type=click.Path(exists=True))
+@click.option("--provider", "provider_name", required=True, help="The providers: entry to import from.")
+@click.option("--target", help="Only this target (collection, workspace, space/collection); it is listed too.")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False),
+              help="Directory to write imported-<provider>.yaml into (default: PATH, or its directory).")
+@click.option("--lock-timeout", type=float, default=0.0, show_default=True,
+              help="Seconds to wait for an apply holding the state lock.")
+@manifest_options
+def command(path: str, provider_name: str, target: str | None, out_dir: str | None, lock_timeout: float,
+            sandbox: bool, state_path: str | None, parallelism: int) -> None:
+    """Write manifests for live connectors that nothing manages yet, and adopt them into the state."""
+    manifest = load_manifest(path, sandbox=sandbox)
+    if provider_name not in manifest.providers:
+        declared = ", ".join(sorted(manifest.providers)) or "none"
+        raise ReconcileError(f"provider {provider_name!r} is not declared in the manifests at {path} "
+                             f"(declared: {declared}); add it under providers: first")
+    root = Path(path)
+    directory = Path(out_dir) if out_dir else (root if root.is_dir() else root.parent)
+    with ExitStack() as stack:
+        engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
+        stack.enter_context(engine.backend.lock(timeout=lock_timeout, holder=holder_description()))
+        state = engine.backend.load()
+        provider = engine.providers[provider_name]
+        found = _unmanaged(engine.manifest, provider, state.for_provider(provider_name), target, engine.keys[provider_name])
+        skipped = [l for l in found if l.owned]  # another reconciler's state owns it
+        lives = [provider.read(l) if not l.complete else l for l in found if not l.owned]
+        for live in skipped:
+            console.err(f"skipped {live.name or live.id} (id {live.id}): it carries the reconciler's ownership "
+                        "marker, so another state manages it")
+        if not lives:
+            console.out(f"Nothing to import: every connector on {provider_name} is managed already.")
+            return
+        names = importer.choose_names(lives, set(manifest.connectors) | set(state.entries))
+        cfg = manifest.providers[provider_name]
+        items = [importer.build(provider_name, l, names[l.id], provider.credential_template(l)) for l in lives]
+        out_file = _free_file(directory, provider_name)
+        text = importer.render(provider_name, cfg.type, items, schema_ref=_schema_ref(manifest, directory),
+                               when=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        _validate(manifest, text, out_file.name)
+        write_atomic(out_file, text)
+        adopted = _includes(path, out_file)
+        if adopted:
+            for item in items:
+                live = item.live
+                engine.backend.put(StateEntry(
+                    name=item.name, provider=provider_name, type=cfg.type, id=live.id, key=live.key,
+                    source=live.source, target=live.target, version=live.version, fields=dict(live.fields),
+                    fingerprint=None))
+            engine.backend.flush()
+    _report(items, out_file, adopted, path)
+
+
+def _unmanaged(manifest: Manifest, provider: Provider, entries: list[StateEntry], target: str | None,
+               key: bytes) -> list[LiveConnector]:
+    """What a plan would call unmanaged on this provider: the same pairing, so the two always agree."""
+    desired = [c for c in manifest.connectors.values() if c.provider == provider.config.name]
+    targets = [target] if target else sorted({c.target for c in desired if c.target} |
+                                            {e.target for e in entries if e.target})
+    live = list(provider.list(targets))
+    pairing = planner.pair(desired=desired, live=live, entries=entries, identity=provider.identity,
+                           desired_fields=provider.desired_fields, fingerprint_key=key)
+    return [l for l in pairing.unmanaged if target is None or l.target in (None, target)]
+
+
+def _free_file(directory: Path, provider: str) -> Path:
+    """``imported-<provider>.yaml``, or the next free ``-N`` name: an earlier import is never overwritten."""
+    stem = f"imported-{importer.slug(provider) or 'provider'}"
+    candidate, n = directory / f"{stem}.yaml", 2
+    while candidate.exists():
+        candidate, n = directory / f"{stem}-{n}.yaml", n + 1
+    return candidate
+
+
+def _schema_ref(manifest: Manifest, directory: Path) -> str:
+    """The ``$schema`` the existing manifests use (re-pointed from the new file), else the installed one."""
+    for file in manifest.files:
+        try:
+            first = Path(file).read_text(encoding="utf-8").split("\n", 1)[0]
+        except OSError:
+            continue
+        m = SCHEMA_HEADER.match(first)
+        if m:
+            ref = m.group(1)
+            if "://" in ref or os.path.isabs(ref):
+                return ref
+            return os.path.relpath(os.path.normpath(Path(file).parent / ref), directory.resolve())
+    return os.path.relpath(SCHEMA_FILE, directory.resolve())
+
+
+def _validate(manifest: Manifest, text: str, filename: str) -> None:
+    """Load the manifests with the new file beside them (in a scratch directory) before anything is
+    written: output the loader rejects is a bug here, and must never reach the user's tree or state."""
+    with tempfile.TemporaryDirectory(prefix="reconcile-import-") as scratch:
+        for i, file in enumerate(manifest.files):
+            shutil.copyfile(file, Path(scratch) / f"{i:04d}-{Path(file).name}")
+        new = Path(scratch) / filename
+        new.write_text(text, encoding="utf-8")
+        try:
+            load(scratch, env=_PlaceholderEnv())
+        except ManifestError as exc:
+            mine = [d for d in exc.diagnostics if d.location and Path(d.location.file).name == filename]
+            if not mine:
+                raise
+            raise ReconcileError("the manifest import would write does not validate (a bug in reconcile import; "
+                                 "nothing was written or adopted):\n  " + "\n  ".join(str(d) for d in mine)) from None
+
+
+def _includes(path: str, out_file: Path) -> bool:
+    """Whether loading PATH reads ``out_file`` (a directory PATH reads its tree, hidden dirs aside)."""
+    root = Path(path).resolve()
+    if not root.is_dir():
+        return False
+    try:
+        rel = out_file.resolve().relative_to(root)
+    except ValueError:
+        return False
+    return not any(part.startswith(".") for part in rel.parts[:-1])
+
+
+def _report(items: list[importer.Imported], out_file: Path, adopted: bool, path: str) -> None:
+    console.out(f"Wrote {len(items)} connector{'s' if len(items) != 1 else ''} to {out_file}:")
+    for item in sorted(items, key=lambda i: i.name):
+        console.out(f"  {item.name}  (live id {item.live.id})")
+    variables = [v for item in sorted(items, key=lambda i: i.name) for v in item.variables]
+    if adopted:
+        console.out("Adopted into the state: the reconciler manages them from now on.")
+    else:
+        console.out(f"NOT adopted: {path} does not read {out_file}, so the state was left alone (adopting them "
+                    f"would plan their deletion). Import into {path} itself (the default) to adopt them.")
+    if variables:
+        console.out("Set these variables (the platforms never reveal credentials) before the next plan:")
+        for v in variables:
+            console.out(f"  {v}")
