@@ -18,7 +18,7 @@ def adapter():
 
 def test_capabilities():
     caps = adapter().capabilities
-    assert caps.updatable == {"scope", "credentials"} and caps.replace_on == {"source", "target"}
+    assert caps.updatable == {"name", "scope", "credentials"} and caps.replace_on == {"source", "target"}
     assert not caps.list_is_complete and caps.can_sync and not caps.can_cancel_sync and not caps.schedule_forms
 
 

@@ -101,7 +101,7 @@ def sync_job(job: dict[str, Any]) -> SyncJob:
 class AirweaveProvider(Provider):
     type = "airweave"
     capabilities = Capabilities(
-        updatable=frozenset({"description", "scope", "schedule", "credentials"}),
+        updatable=frozenset({"name", "description", "scope", "schedule", "credentials"}),
         replace_on=frozenset({"source", "target"}),
         schedule_forms=frozenset({"cron", "continuous", "manual"}),
         list_is_complete=False,

@@ -44,7 +44,7 @@ def _reveal(credentials: Mapping[str, Any]) -> dict[str, Any]:
 class ConnectorsApiProvider(Provider):
     type = "connectors-api"
     capabilities = Capabilities(
-        updatable=frozenset({"scope", "credentials"}),
+        updatable=frozenset({"name", "scope", "credentials"}),
         replace_on=frozenset({"source", "target"}),
         schedule_forms=frozenset(),
         list_is_complete=False,
