@@ -161,11 +161,22 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     if len(out) > limit:
         note = ("\n\n> **Plan truncated**: it exceeds GitHub's comment size limit. "
                 "The full plan is in the workflow's plan artifact (`reconcile plan -o plan.json`).\n")
-        cut = out[: limit - len(note) - 10]
-        if cut.count("```") % 2:
-            cut += "\n```\n</details>"
-        out = cut + note
+        out = _truncate(out, limit - len(note)) + note
     return redact.scrub(out)
+
+
+def _truncate(text: str, budget: int) -> str:
+    """At most ``budget`` characters of ``text``, cut at a line end, with any open code fence and
+    ``<details>`` closed so the comment still renders."""
+    closing = "```\n</details>"
+    cut = text[: max(0, budget - len(closing) - 1)]
+    cut = cut[: cut.rfind("\n") + 1]  # whole lines only: never half a fence or tag
+    tail = ""
+    if cut.count("\n```") % 2:  # fences start lines; an odd count means one is open
+        tail += "```\n"
+    if cut.count("<details") > cut.count("</details>"):
+        tail += "</details>"
+    return cut + tail
 
 
 def _diff_markers(text: str) -> str:
