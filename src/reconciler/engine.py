@@ -17,6 +17,7 @@ from typing import Callable
 from . import __version__
 from .errors import ReconcileError
 from .fingerprint import fingerprint, fingerprint_key
+from .fingerprint import renamed as renamed_fingerprint
 from .http import CallCounter
 from .model import Connector, LiveConnector, Manifest
 from .plan import planner
@@ -88,7 +89,7 @@ class Engine:
     def plan(self) -> tuple[Plan, Context]:
         state = self.backend.load()
         ctx = Context(self.manifest, self.providers, state, self.keys, dict(self.manifest.connectors))
-        ctx.renamed.extend(_apply_moved(self.manifest, state))
+        ctx.renamed.extend(_apply_moved(self.manifest, state, self.keys))
         plan = Plan(self.manifest.root, self.manifest_digest(),
                     {n: c.type for n, c in self.manifest.providers.items()}, [],
                     created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), tool_version=__version__)
@@ -154,13 +155,17 @@ class Engine:
                 m.live = full
 
 
-def _apply_moved(manifest: Manifest, state: State) -> list[tuple[str, str]]:
+def _apply_moved(manifest: Manifest, state: State, keys: dict[str, bytes] | None = None) -> list[tuple[str, str]]:
     """``moved:`` entries rename state entries in memory (persisted by the next apply)."""
     renamed = []
     for moved in manifest.moved:
         if moved.old in state.entries and moved.new not in state.entries:
             entry = state.entries.pop(moved.old)
             entry.name = moved.new
+            connector = manifest.connectors.get(moved.new)
+            if connector is not None and keys and entry.provider in keys:  # a rename is not a rotation
+                entry.fingerprint = renamed_fingerprint(entry.fingerprint, moved.old, moved.new,
+                                                        connector.credentials, keys[entry.provider])
             state.entries[moved.new] = entry
             renamed.append((moved.old, moved.new))
     return renamed

@@ -43,5 +43,17 @@ def fingerprint(name: str, credentials: Mapping[str, Secret], key: bytes) -> str
     return f"v1:{key_id(key)}:{mac}"
 
 
+def renamed(stored: str | None, old: str, new: str, credentials: Mapping[str, Secret], key: bytes) -> str | None:
+    """The fingerprint a state entry renamed from ``old`` to ``new`` should carry.
+
+    Fingerprints are bound to the connector's name, so a rename alone would read as rotated
+    credentials. When ``stored`` proves the credentials are the same as under the old name, it is
+    re-bound to the new name; otherwise it is kept as it is (and a real rotation still plans an update).
+    """
+    if stored is not None and stored == fingerprint(old, credentials, key):
+        return fingerprint(new, credentials, key)
+    return stored
+
+
 def same_key(stored: str | None, key: bytes) -> bool:
     return bool(stored) and stored.split(":")[1:2] == [key_id(key)]  # type: ignore[union-attr]

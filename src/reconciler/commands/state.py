@@ -17,6 +17,7 @@ import yaml
 
 from .. import console
 from ..errors import ReconcileError
+from ..fingerprint import fingerprint_key, renamed
 from ..manifest import load
 from ..model import Manifest
 from ..state import StateBackend, holder_description, open_backend
@@ -65,8 +66,9 @@ def _lock_option(fn):  # type: ignore[no-untyped-def]
                         help="Seconds to wait for an apply holding the state lock.")(fn)
 
 
-def _backend(stack: ExitStack, path: str, sandbox: bool, state_path: str | None) -> StateBackend:
-    backend = open_backend(_load(path), path_override=state_path, sandbox=sandbox)
+def _backend(stack: ExitStack, path: str, sandbox: bool, state_path: str | None,
+             manifest: Manifest | None = None) -> StateBackend:
+    backend = open_backend(manifest or _load(path), path_override=state_path, sandbox=sandbox)
     stack.callback(backend.close)
     return backend
 
@@ -150,15 +152,28 @@ def mv(path: str, sandbox: bool, state_path: str | None, old: str, new: str, loc
     if not NAME.match(new):
         raise ReconcileError(f"{new!r} is not a valid connector name: use ASCII letters, digits, '-', '_' and '.', "
                              "starting with a letter or digit, at most 64 characters")
+    manifest = _load(path)
     with ExitStack() as stack:
-        backend = _backend(stack, path, sandbox, state_path)
+        backend = _backend(stack, path, sandbox, state_path, manifest)
         stack.enter_context(backend.lock(timeout=lock_timeout, holder=holder_description()))
         entry = _entry(backend, old)
         if new in backend.load().entries:
             raise ReconcileError(f"{new!r} is already in the state; `reconcile state rm` it first if it is stale")
         entry.name = new
+        entry.fingerprint = _rekeyed(manifest, entry, old, new)
         # the new row first: a crash in between leaves a duplicate to clean up, never a lost connector
         backend.put(entry)
         backend.remove(old)
         backend.flush()
     console.out(f"Moved {entry.provider}.{old} to {entry.provider}.{new} (id {entry.id}).")
+
+
+def _rekeyed(manifest: Manifest, entry: StateEntry, old: str, new: str) -> str | None:
+    """Fingerprints are bound to the name: re-bind it when the manifests' credentials for NEW (their
+    variables set) prove unchanged, so the rename does not read as a rotation. Otherwise the old
+    fingerprint stays and the next plan re-sends the credentials once, which is harmless."""
+    connector = manifest.connectors.get(new)
+    provider = manifest.providers.get(entry.provider)
+    if connector is None or provider is None or connector.provider != entry.provider:
+        return entry.fingerprint
+    return renamed(entry.fingerprint, old, new, connector.credentials, fingerprint_key(provider.api_key))

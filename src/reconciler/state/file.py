@@ -121,10 +121,12 @@ class FileBackend(StateBackend):
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.monotonic() + max(timeout, 0)
+        acquired = False
         try:
             while True:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    acquired = True
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
@@ -138,8 +140,9 @@ class FileBackend(StateBackend):
             os.pwrite(fd, holder.encode(), 0)
             yield
         finally:
-            try:
-                os.ftruncate(fd, 0)
-            except OSError:
-                pass
+            if acquired:  # a waiter that gave up must not erase the holder's name
+                try:
+                    os.ftruncate(fd, 0)
+                except OSError:
+                    pass
             os.close(fd)  # closing releases the flock
