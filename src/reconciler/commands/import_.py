@@ -34,14 +34,31 @@ SCHEMA_HEADER = re.compile(r"^#\s*yaml-language-server:\s*\$schema=(\S+)")
 
 
 class _PlaceholderEnv(dict):
-    """The environment, with stand-ins for the variables the new file introduces (not set yet)."""
+    """The environment, with stand-ins for what it lacks: connectors' credentials are not needed to
+    import (nothing is sent), nor are the variables the new file introduces (not set yet)."""
+
+    MARK = "unset-placeholder-"
 
     def __init__(self) -> None:
         super().__init__(os.environ)
 
-    @staticmethod
-    def placeholder(name: str) -> str:
-        return f"unset-{name.lower()}"
+    def placeholder(self, name: str) -> str:
+        return f"{self.MARK}{name.lower()}"
+
+
+def _load(path: str, provider_name: str, sandbox: bool) -> Manifest:
+    if sandbox:
+        return load_manifest(path, sandbox=True)
+    manifest = load(path, env=_PlaceholderEnv())
+    cfg = manifest.providers.get(provider_name)
+    needed = {"the provider's api_key": cfg.api_key.reveal() if cfg and cfg.api_key else "",
+              "the provider's url": cfg.url if cfg else "",
+              "the state's dsn": manifest.state.dsn.reveal() if manifest.state.dsn else ""}
+    unset = [what for what, value in needed.items() if _PlaceholderEnv.MARK in value]
+    if unset:
+        load(path)  # the real environment: reports exactly which variables are missing, and where
+        raise ReconcileError(f"{', '.join(unset)} reads a variable that is not set")
+    return manifest
 
 
 @click.command("import")
@@ -56,7 +73,7 @@ class _PlaceholderEnv(dict):
 def command(path: str, provider_name: str, target: str | None, out_dir: str | None, lock_timeout: float,
             sandbox: bool, state_path: str | None, parallelism: int) -> None:
     """Write manifests for live connectors that nothing manages yet, and adopt them into the state."""
-    manifest = load_manifest(path, sandbox=sandbox)
+    manifest = _load(path, provider_name, sandbox)
     if provider_name not in manifest.providers:
         declared = ", ".join(sorted(manifest.providers)) or "none"
         raise ReconcileError(f"provider {provider_name!r} is not declared in the manifests at {path} "
