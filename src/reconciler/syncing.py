@@ -40,7 +40,8 @@ class SyncRun:
 
     @property
     def label(self) -> str:
-        return f"{self.name} ({self.provider})"
+        where = self.provider if self.provider == self.platform else f"{self.provider}: {self.platform}"
+        return f"{self.name} ({where})"
 
     @property
     def active(self) -> bool:
@@ -71,12 +72,19 @@ class SyncRun:
         if self.error:
             return self.error
         if self.job is not None and self.job.status == "failed":
-            return f"sync {self.job.id} failed: {self.job.error or 'the platform gave no reason'}"
+            return f"sync {display_id(self.job.id)} failed: {self.job.error or 'the platform gave no reason'}"
         if self.job is not None and self.job.status == "cancelled":
-            return f"sync {self.job.id} was cancelled"
+            return f"sync {display_id(self.job.id)} was cancelled"
         if self.timed_out and self.job is not None:
-            return f"sync {self.job.id} still {self.job.status} at the timeout"
+            return (f"sync {display_id(self.job.id)} still {self.job.status} when --timeout ran out "
+                    "(it goes on on the platform)")
         return None
+
+
+def display_id(job_id: str) -> str:
+    """A job id fit for a table: ids longer than a UUID are encodings of the reconciler's own
+    (a platform without job ids), meaningless to read, so they are shortened."""
+    return job_id if len(job_id) <= 36 else job_id[:12] + "…"
 
 
 def describe_progress(progress: Mapping[str, int]) -> str:
