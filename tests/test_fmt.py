@@ -171,12 +171,11 @@ def test_directory_lists_only_files_that_change(tmp_path):
 
 def test_examples_keep_their_meaning_and_comments(tmp_path):
     copy = tmp_path / "examples"
-    shutil.copytree(ROOT / "examples", copy, ignore=shutil.ignore_patterns(".*"))
+    shutil.copytree(ROOT / "examples", copy, ignore=shutil.ignore_patterns(".*", "github-actions"))
     dirs = sorted(p for p in copy.iterdir() if p.is_dir() and list(p.glob("*.yaml")))
     before = {d: load(d, resolve_env=False) for d in dirs}
     texts = {f: f.read_text() for d in dirs for f in d.glob("*.yaml")}
-    for d in dirs:
-        assert run_cli("fmt", str(d)).code == 0
+    assert run_cli("fmt", str(copy)).code == 0  # one run over the whole tree
     for d in dirs:
         after = load(d, resolve_env=False)
         assert {n: dataclasses.replace(c, location=None) for n, c in after.connectors.items()} == \
