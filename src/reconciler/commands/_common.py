@@ -11,6 +11,7 @@ import click
 
 from .. import console
 from ..engine import Engine
+from ..errors import ReconcileError
 from ..http import CallCounter
 from ..manifest import load
 from ..model import Manifest
@@ -39,6 +40,23 @@ def load_manifest(path: str, *, sandbox: bool) -> Manifest:
     return load(path)
 
 
+DEFAULT_TIMEOUT = 30.0
+
+
+def http_timeout() -> float:
+    """Seconds each HTTP call may take (connect, read, write): ``RECONCILE_HTTP_TIMEOUT``, default 30."""
+    raw = os.environ.get("RECONCILE_HTTP_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise ReconcileError(f"RECONCILE_HTTP_TIMEOUT={raw!r} is not a number of seconds between 0 and 3600")
+    return value
+
+
 def open_engine(stack: ExitStack, manifest: Manifest, *, sandbox: bool, state_path: str | None,
                 parallelism: int, counter: CallCounter | None = None) -> Engine:
     """An engine over the (possibly sandboxed) manifest, closed with ``stack``."""
@@ -49,7 +67,7 @@ def open_engine(stack: ExitStack, manifest: Manifest, *, sandbox: bool, state_pa
         manifest = stack.enter_context(sandboxed(manifest))
     backend = open_backend(manifest, path_override=state_path, sandbox=sandbox)
     engine = Engine(manifest, backend, parallelism=parallelism, counter=counter, progress=console.progress,
-                    as_written=as_written)
+                    as_written=as_written, timeout=http_timeout())
     stack.callback(engine.close)
     return engine
 

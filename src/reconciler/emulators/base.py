@@ -45,7 +45,7 @@ class EmulatorConfig:
     drop_rate: float = 0.0  # the write commits, then the connection drops before the response
     slow_rate: float = 0.0  # the response is delayed by slow_ms after the write committed
     slow_ms: float = 0.0
-    retry_after: float = 0.05  # seconds announced in Retry-After
+    retry_after: float | None = 0.05  # seconds announced in Retry-After; None: a 429 without the header
     seed: int | None = None
     data_dir: str | None = None  # persist state here (JSON), e.g. .reconcile/sandbox
     sync_duration: float = 1.0  # seconds a sync job takes from queued to completed
@@ -166,8 +166,8 @@ class FaultMiddleware:
             await asyncio.sleep(cfg.latency_ms / 1000)
         if self._roll(cfg.throttle_rate):
             self.faults["429"] += 1
-            return await _send_json(send, 429, {"detail": "Rate limit exceeded. Please retry later."},
-                                    [(b"retry-after", str(cfg.retry_after).encode())])
+            headers = [] if cfg.retry_after is None else [(b"retry-after", str(cfg.retry_after).encode())]
+            return await _send_json(send, 429, {"detail": "Rate limit exceeded. Please retry later."}, headers)
         if self._roll(cfg.fail_rate):
             with self.rng_lock:
                 status = self.rng.choice([500, 502, 503])
