@@ -64,5 +64,7 @@ def _note(parts: list[Any], before: Any, after: Any, live: dict, desired: dict) 
     old, new = _get(live, parts[:depth]), _get(desired, parts[:depth])
     if not isinstance(old, (dict, type(None))) or not isinstance(new, (dict, type(None))):
         return None
-    a, b = describe(old), describe(new)
+    # a sync the manifest does not name (or no longer names) runs at the integration's default
+    words = (lambda s: "platform default" if s is None else describe(s)) if depth == 2 else describe
+    a, b = words(old), words(new)
     return f"{a} -> {b}" if a != b else None
