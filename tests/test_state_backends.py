@@ -142,3 +142,14 @@ def _hold_lock_in_child(spec, *, hold_for: float) -> subprocess.Popen:
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "locked"
     return proc
+
+
+def test_concurrent_puts_from_threads_lose_nothing(make):
+    """The executor records outcomes from several threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    b = make()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda i: b.put(entry(f"c{i:02d}")), range(40)))
+    b.flush()
+    assert sorted(make().load().entries) == [f"c{i:02d}" for i in range(40)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -73,7 +74,8 @@ class PostgresBackend(StateBackend):
         self.description = f"PostgreSQL state {name!r}"
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection | None = None
-        self._lineage: str | None = None
+        # the executor writes from several threads; one connection runs one transaction at a time
+        self._mutex = threading.Lock()
 
     # -- connections --------------------------------------------------------------------------
     def _connect(self, application_name: str) -> psycopg.Connection:
@@ -114,7 +116,8 @@ class PostgresBackend(StateBackend):
 
     def _run(self, fn):  # type: ignore[no-untyped-def]
         try:
-            return fn(self._db())
+            with self._mutex:
+                return fn(self._db())
         except psycopg.Error as exc:
             raise ReconcileError(f"{self.description}: {redact.scrub(_first_line(exc))}") from None
 
@@ -164,7 +167,7 @@ class PostgresBackend(StateBackend):
     # -- locking ------------------------------------------------------------------------------
     @contextmanager
     def lock(self, *, timeout: float, holder: str) -> Iterator[None]:
-        self._db()  # tables exist before anyone waits on them
+        self._run(lambda _conn: None)  # tables exist before anyone waits on them
         conn = self._connect(APP_PREFIX + holder)
         key = (LOCK_NAMESPACE, lock_key(self.name))
         deadline = time.monotonic() + max(timeout, 0)
