@@ -1,6 +1,8 @@
 """Checks beyond the schema: references between entries, cron syntax, platform limits, renames."""
 from __future__ import annotations
 
+import posixpath
+import re
 from functools import lru_cache
 from typing import Any, Iterator
 from urllib.parse import urlsplit
@@ -30,7 +32,24 @@ def check(merged: Merged) -> list[Diagnostic]:
             out += _connector(entry, merged)
     out += _airstore_keys(merged)
     out += _moved(merged)
+    out += _state_path(merged)
     return out
+
+
+def _state_path(merged: Merged) -> Iterator[Diagnostic]:
+    """A file state lives under the manifest directory: a manifest from a pull request must not make
+    apply write (or read) a file elsewhere on the CI runner, e.g. ``../../etc/x`` or ``/tmp/x``."""
+    entry = merged.state
+    if entry is None or not isinstance(entry.body, dict) or entry.is_unknown(("path",)):
+        return
+    path = entry.body.get("path")
+    if not isinstance(path, str):
+        return
+    normal = posixpath.normpath(path.replace("\\", "/"))
+    if posixpath.isabs(normal) or re.match(r"^[A-Za-z]:", normal) or normal == ".." or normal.startswith("../") \
+            or "\0" in path or normal in (".", ""):
+        yield Diagnostic(f"state: path {path!r} must be a file path inside the manifest directory (relative, no "
+                         "'..' leading out of it); write e.g. .reconcile/state.json", entry.location(("path",)))
 
 
 def _providers(merged: Merged) -> Iterator[Diagnostic]:
