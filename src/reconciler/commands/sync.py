@@ -132,7 +132,7 @@ def command(path: str, only: tuple[str, ...], wait: bool, timeout: int, sandbox:
         interrupted = _watch(providers, runs, timeout=timeout, parallelism=parallelism)
         if interrupted:
             _cancel_on_interrupt(providers, runs, parallelism=parallelism)
-    _report(runs)
+    _report(runs, interrupted=interrupted)
     if interrupted:
         sys.exit(130)
     if any(r.failed for r in runs):
@@ -182,18 +182,24 @@ def _cancel_on_interrupt(providers, runs: list[SyncRun], *, parallelism: int) ->
             console.err(f"{r.label}: sync {display_id(r.job.id)} had already ended: {r.job.status}")
 
 
-def _report(runs: list[SyncRun]) -> None:
+def _report(runs: list[SyncRun], *, interrupted: bool) -> None:
     rows = []
     for r in runs:
         job = r.job
         detail = r.skipped or r.problem or ""
         rows.append([r.name, r.provider, display_id(job.id) if job else "", r.result,
                      describe_progress(job.progress) if job else "", detail])
+    headers = ["CONNECTOR", "PROVIDER", "JOB", "RESULT", "PROGRESS", "DETAIL"]
+    if not any(row[-1] for row in rows):  # all went well: no empty column
+        headers, rows = headers[:-1], [row[:-1] for row in rows]
     console.out("")
-    print_table(["CONNECTOR", "PROVIDER", "JOB", "RESULT", "PROGRESS", "DETAIL"], rows)
-    failed = [r for r in runs if r.failed]
-    for r in failed:
+    print_table(headers, rows)
+    cancelled = [r for r in runs if r.result == "cancelled"]
+    failed = [r for r in runs if r.failed and r not in cancelled]
+    # a cancel the user asked for is no error; one done elsewhere (a dashboard) is worth saying
+    for r in failed + ([] if interrupted else cancelled):
         console.error(f"{r.label}: {r.problem}")
     done = sum(1 for r in runs if r.result == "completed")
     console.out("")
-    console.out(f"Sync: {done} completed, {len(failed)} failed, {sum(1 for r in runs if r.skipped)} skipped.")
+    console.out(f"Sync: {done} completed, {len(failed)} failed, {len(cancelled)} cancelled, "
+                f"{sum(1 for r in runs if r.skipped)} skipped.")
