@@ -39,7 +39,7 @@ connectors:
 
 def test_two_applies_at_once_one_wins_the_other_names_the_holder(tmp_path, emulator):
     dsn = server().new_database().replace("reconcile@", f"reconcile:{PASSWORD}@")
-    emu = emulator("airweave", targets=["docs-ab123"], latency_ms=400)  # with --parallelism 1 the winner holds the lock ~3 s
+    emu = emulator("airweave", targets=["docs-ab123"], latency_ms=300)  # with --parallelism 1 the winner holds the lock ~2 s
     (tmp_path / "m.yaml").write_text(manifest(emu.url))
     env = {"STATE_DSN": dsn, "AW_KEY": "test-key", "GH_TOKEN": TOKEN, "NO_COLOR": "1"}
     import os
