@@ -119,6 +119,15 @@ def test_import_writes_valid_manifests_adopts_them_and_the_next_plan_is_empty(tm
     assert again.code == 0 and "Nothing to import" in again.stdout
     assert not (path / "imported-aw-2.yaml").exists()
 
+    # an apply with nothing to change still records the imported connectors' fingerprints (no API
+    # call), so that a later rotation of those secrets plans an update
+    assert run_cli("apply", str(path), "--yes", env=full_env()).code == 0
+    state = FileBackend(path / ".reconcile" / "state.json").load()
+    assert all(state.entries[n].fingerprint for n in ("hand-made-one", "docs-github", "slack-alerts"))
+    rotated = full_env() | {"IMPORTED_AW_SLACK_ALERTS_ACCESS_TOKEN": "rotated-slack-token"}
+    plan = run_cli("plan", str(path), "--detailed-exitcode", env=rotated)
+    assert plan.code == 2 and "# aw.slack-alerts will be updated in place" in plan.stdout, plan.output
+
 
 def test_names_are_stable_across_runs(tmp_path, emulator):
     emu, path, _ = setup(tmp_path, emulator)

@@ -79,7 +79,11 @@ def command(target: str, yes: bool, max_deletes: int | None, lock_timeout: float
                                 f"{' ...' if len(moved) > 10 else ''}); run `reconcile plan` again and review it")
         else:
             console.out(render_text(plan, colour=colour_stdout()))
+        executor = Executor(ctx, engine.backend, parallelism=parallelism, progress=console.progress)
         if not plan.has_changes:
+            # nothing to call, but the state may still learn something (a fingerprint for an imported
+            # connector, a newer version marker): a state-only refresh, like Terraform's
+            executor.run(plan)
             if saved is not None:
                 console.out("No changes. Live connectors match the manifests.")
             return
@@ -88,7 +92,6 @@ def command(target: str, yes: bool, max_deletes: int | None, lock_timeout: float
             if click.prompt("Do you want to perform these actions? Only 'yes' will be accepted", default="",
                             show_default=False) != "yes":
                 raise ReconcileError("apply cancelled; nothing was changed")
-        executor = Executor(ctx, engine.backend, parallelism=parallelism, progress=console.progress)
         report = executor.run(plan, max_deletes=max_deletes)
     _print_report(report)
     if report.failed:
