@@ -152,6 +152,29 @@ def _position(data: bytes, offset: int) -> tuple[int, int]:
     return line, offset - (before.rfind(b"\n") + 1) + 1
 
 
+def _too_deep(text: str) -> yaml.Mark | None:
+    """Where nesting first goes deeper than MAX_DEPTH, checked on the event stream (iterative) before
+    composing: libyaml's composer recurses in C and crashes the process (SIGSEGV) near 50k levels.
+    Depth is bounded by the openers ('[', '{', '-', '?') plus indentation, so small texts skip this."""
+    if sum(text.count(c) for c in "[{-?") < _DEPTH_SCAN_FROM:
+        return None
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH + 1:
+                    return event.start_mark
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return None  # composing reports it, with its position
+    return None
+
+
+_DEPTH_SCAN_FROM = 4096  # below this many openers (and within MAX_BYTES of indentation) libyaml is safe
+
+
 def load_file(file: str) -> tuple[Document | None, list[Diagnostic]]:
     """Read FILE; on problems return no document (or a partial one) and every diagnostic found."""
     try:
@@ -169,6 +192,10 @@ def load_file(file: str) -> tuple[Document | None, list[Diagnostic]]:
         line, col = _position(raw, exc.start)
         return None, [Diagnostic(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8",
                                  Location(file, line, col))]
+    deep = _too_deep(text)
+    if deep is not None:
+        return None, [Diagnostic(f"nesting deeper than {MAX_DEPTH} levels; manifests are shallow, flatten this",
+                                 Location(file, deep.line + 1, deep.column + 1))]
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
