@@ -105,10 +105,6 @@ class AimableProvider(Provider):
     page_size = MAX_PAGE
 
     # -- wiring -------------------------------------------------------------------------------
-    def auth_headers(self) -> dict[str, str]:
-        key = self.config.api_key
-        return {"Authorization": f"Bearer {key.reveal()}"} if key else {}
-
     def error_message(self, response: httpx.Response) -> str:
         try:
             body = response.json()

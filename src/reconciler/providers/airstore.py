@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator
 
-import httpx
 
 from ..errors import ProviderError
 from ..model import Connector, LiveConnector
@@ -48,21 +47,6 @@ class AirstoreProvider(Provider):
         can_sync=False,
         default_url="https://api.airstore.ai",
     )
-
-    def auth_headers(self) -> dict[str, str]:
-        key = self.config.api_key
-        return {"Authorization": f"Bearer {key.reveal()}"} if key else {}
-
-    def error_message(self, response: httpx.Response) -> str:
-        try:
-            body = response.json()
-        except ValueError:
-            return response.text[:300] or response.reason_phrase
-        if isinstance(body, dict):
-            for key in ("error", "detail", "message"):
-                if body.get(key):
-                    return str(body[key])
-        return str(body)[:300]
 
     # -- identity and projection ------------------------------------------------------------
     def identity(self, connector: Connector) -> str:

@@ -89,9 +89,10 @@ class Provider(ABC):
         )
 
     # -- wiring ---------------------------------------------------------------------------
-    @abstractmethod
     def auth_headers(self) -> dict[str, str]:
-        """Headers that authenticate every call (built from ``self.config.api_key``)."""
+        """Headers that authenticate every call: a bearer token unless the platform says otherwise."""
+        key = self.config.api_key
+        return {"Authorization": f"Bearer {key.reveal()}"} if key is not None else {}
 
     def error_message(self, response) -> str:  # type: ignore[no-untyped-def]
         """Turn the platform's error body into one readable line (never echoing secrets)."""

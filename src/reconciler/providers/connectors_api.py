@@ -56,10 +56,6 @@ class ConnectorsApiProvider(Provider):
     page_limit = 100  # the platform's cap: the fewest list calls
 
 
-    def auth_headers(self) -> dict[str, str]:
-        key = self.config.api_key
-        return {"Authorization": f"Bearer {key.reveal()}"} if key else {}
-
     def error_message(self, response: httpx.Response) -> str:
         try:
             body = response.json()

@@ -139,10 +139,6 @@ class NangoProvider(Provider):
         self._defaults_lock = threading.Lock()
 
     # -- wiring -------------------------------------------------------------------------------
-    def auth_headers(self) -> dict[str, str]:
-        key = self.config.api_key
-        return {"Authorization": f"Bearer {key.reveal()}"} if key is not None else {}
-
     def error_message(self, response) -> str:  # type: ignore[no-untyped-def]
         try:
             body = response.json()
