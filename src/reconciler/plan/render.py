@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .. import redact
-from .model import SENSITIVE, SYMBOLS, Action, ActionKind, FieldChange, Plan
+from .model import SENSITIVE, SYMBOLS, Action, ActionKind, Plan
 
 GITHUB_COMMENT_LIMIT = 65_000
 
@@ -136,7 +136,6 @@ def render_json(plan: Plan) -> str:
 
 def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
     """A pull-request comment: a summary table, then one collapsible section per provider."""
-    s = plan.summary()
     head = ["### reconcile plan", "", summary_line(plan), "",
             "| provider | type | add | change | replace | destroy | unchanged | unmanaged |",
             "|---|---|---:|---:|---:|---:|---:|---:|"]
