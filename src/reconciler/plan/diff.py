@@ -31,8 +31,21 @@ def _ignored(path: str, ignore: Iterable[str]) -> bool:
     return any(path == p or path.startswith(p + ".") for p in ignore)
 
 
+def same(a: Any, b: Any) -> bool:
+    """Equal as DeepDiff sees it: same types all the way down (``1`` vs ``1.0`` or ``True`` differ)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(v, b[k]) for k, v in a.items())
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
 def diff_fields(live: dict[str, Any], desired: dict[str, Any], *, ignore: Iterable[str] = ()) -> list[FieldChange]:
     """Changes that turn ``live`` into ``desired``, one per changed leaf (lists whole)."""
+    if same(live, desired):  # the common case at scale; DeepDiff costs ~0.3 ms even for equal inputs
+        return []
     ignore = tuple(ignore)
     result = DeepDiff(live, desired, view="tree", ignore_order=False, ignore_numeric_type_changes=False)
     paths: dict[str, list[Any]] = {}
