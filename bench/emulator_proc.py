@@ -18,9 +18,13 @@ import logging
 import socket
 from pathlib import Path
 
-import uvicorn
+import sys
 
-from reconciler.emulators.base import EmulatorConfig, build
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+import uvicorn  # noqa: E402
+
+from reconciler.emulators.base import EmulatorConfig, build  # noqa: E402
 
 
 def main() -> None:

@@ -39,6 +39,9 @@ from typing import Any
 import httpx
 
 BENCH = Path(__file__).resolve().parent
+SRC = BENCH.parent / "src"
+# measure this checkout's code, whatever `pip install -e` points at
+sys.path.insert(0, str(SRC))
 RESULTS = BENCH / "results" / "results.jsonl"
 API_KEY = "bench-api-key-7f3a"
 TOKEN = "ghp_benchTokenValue0001"
@@ -308,6 +311,7 @@ def min_calls(scenario: str, w: Workload, page: int) -> dict[str, int]:
 
 def child_env(url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RECONCILE_", "NO_COLOR"))}
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), *filter(None, [env.get("PYTHONPATH")])])
     env.update(NO_COLOR="1", AW_URL=url or "http://127.0.0.1:9", AW_KEY=API_KEY, GH_TOKEN=TOKEN,
                PYTHONHASHSEED="0")
     return env
@@ -341,7 +345,9 @@ def run_scenario(scenario: str, n: int, *, provider: str, latency_ms: float, par
         elif scenario.startswith("ansible"):
             from ansible_baseline import ansible_cmd  # bench/ansible_baseline.py
             cmd = ansible_cmd(scenario, work, w, emu.url if emu else "", API_KEY, TOKEN, TARGET)
-            env["ANSIBLE_HOST_KEY_CHECKING"] = "False"
+            env.update(ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False",
+                       ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_PIPELINING="True",
+                       ANSIBLE_LOCAL_TEMP=str(work / "ansible-tmp"), ANSIBLE_HOME=str(work / "ansible-home"))
         emu_cpu0 = emu.cpu() if emu else 0.0
         code, wall, cpu, rss, stdout, stderr = run_child(cmd, env)
         emu_cpu = (emu.cpu() - emu_cpu0) if emu else 0.0
