@@ -8,6 +8,7 @@ the :class:`~reconciler.model.Secret` wrapper.
 from __future__ import annotations
 
 import base64
+import json
 import re
 import threading
 from urllib.parse import quote, quote_plus
@@ -23,6 +24,8 @@ _pattern: re.Pattern[str] | None = None
 def _encoded_forms(value: str) -> set[str]:
     raw = value.encode()
     forms = {value, quote(value, safe=""), quote_plus(value)}
+    # escaped as a platform's error may quote it back from a JSON body (or as Python shows it)
+    forms |= {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], repr(value)[1:-1]}
     for enc in (base64.b64encode, base64.urlsafe_b64encode):
         b = enc(raw).decode()
         forms.add(b)
