@@ -46,6 +46,7 @@ class EmulatorConfig:
     slow_rate: float = 0.0  # the response is delayed by slow_ms after the write committed
     slow_ms: float = 0.0
     retry_after: float | None = 0.05  # seconds announced in Retry-After; None: a 429 without the header
+    echo_rate: float = 0.0  # test-only: a write is refused with a 422 whose message echoes the request body
     seed: int | None = None
     data_dir: str | None = None  # persist state here (JSON), e.g. .reconcile/sandbox
     sync_duration: float = 1.0  # seconds a sync job takes from queued to completed
@@ -173,6 +174,17 @@ class FaultMiddleware:
                 status = self.rng.choice([500, 502, 503])
             self.faults[str(status)] += 1
             return await _send_json(send, status, {"detail": "Internal server error (emulated)"})
+        if scope["method"] in ("POST", "PUT", "PATCH") and self._roll(cfg.echo_rate):
+            body = b""
+            while True:  # a careless platform quoting the submitted input (secrets included) in its error
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            self.faults["echo"] += 1
+            text = "rejected (emulated): " + body.decode("utf-8", "replace")
+            return await _send_json(send, 422, {"success": False, "error": text, "message": text,
+                                                "detail": [{"loc": ["body"], "msg": text, "type": "value_error"}]})
         drop = scope["method"] != "GET" and self._roll(cfg.drop_rate)
         slow = self._roll(cfg.slow_rate)
         if not drop and not slow:
