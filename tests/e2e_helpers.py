@@ -10,6 +10,7 @@ and which token variable its credential reads (switching it rotates the credenti
 from __future__ import annotations
 
 import base64
+import json
 import os
 import signal
 import subprocess
@@ -28,7 +29,8 @@ from conftest import Result, run_cli
 PLATFORMS = ("airweave", "nango", "airstore", "aimable", "connectors-api")
 
 API_KEY = "plat-key-7c1e9a2b5d"
-TOKENS = {"TOK_A": "tok-AAAA-1111-s3cr3t+/=", "TOK_B": "tok-BBBB-2222-r0tat3d"}
+# TOK_B has characters that JSON escapes: an error echoing the request body shows it escaped
+TOKENS = {"TOK_A": "tok-AAAA-1111-s3cr3t+/=", "TOK_B": 'tok-BBBB-2222-"r0t\\at3d"-\u00e9'}
 SECRETS = (API_KEY, *TOKENS.values())
 
 
@@ -155,7 +157,8 @@ def quiet(emu) -> None:
 
 def secret_forms(secret: str) -> set[str]:
     raw = secret.encode()
-    forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+    forms = {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1],
+             json.dumps(secret, ensure_ascii=False)[1:-1]}
     for enc in (base64.b64encode, base64.urlsafe_b64encode):
         b = enc(raw).decode()
         forms |= {b, b.rstrip("=")}
@@ -250,7 +253,8 @@ class Project:
         for path in self.root.rglob("*"):
             if path.is_file():
                 blobs.append(path.read_bytes().decode("utf-8", "replace"))
-        assert scan_for_secrets(blobs) == []
+        hits = scan_for_secrets(blobs)
+        assert not hits, "\n".join(hits + [blobs[int(h.rsplit("#", 1)[1])][:3000] for h in hits[:1]])
 
 
 def kill_when(proc: subprocess.Popen, emu, predicate: Callable[[dict], bool], limit: float = 60) -> bool:
