@@ -15,6 +15,7 @@ import email.utils
 import ipaddress
 import logging
 import random
+import ssl
 import threading
 import time
 from collections import Counter
@@ -77,6 +78,18 @@ def _retry_after(response: httpx.Response) -> float | None:
         return max(0.0, when.timestamp() - time.time())
     except (TypeError, ValueError):
         return None
+
+
+def _certificate_error(exc: BaseException) -> str | None:
+    """The verification failure behind a transport error, if that is what it is."""
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 class CallCounter:
@@ -186,6 +199,11 @@ class HttpClient:
                 # a connect timeout never reached the server: always safe to repeat
                 maybe_applied = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
             except httpx.TransportError as exc:
+                cert = _certificate_error(exc)
+                if cert is not None:  # not transient: retrying cannot help
+                    raise ProviderError(
+                        f"{self.what}: {method} /{path}: the server's TLS certificate could not be verified ({cert}); "
+                        "check the provider's url (a proxy or a self-signed certificate?)") from None
                 failure = f"connection error ({type(exc).__name__}: {exc})"
                 maybe_applied = not isinstance(exc, httpx.ConnectError)
             else:
