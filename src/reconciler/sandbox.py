@@ -14,6 +14,7 @@ from typing import Iterator
 
 from .emulators import EmulatorConfig, RunningEmulator
 from .model import Manifest
+from .providers import provider_class
 from .state import workdir
 
 
@@ -37,9 +38,9 @@ def sandboxed(manifest: Manifest, *, sync_duration: float = 2.0) -> Iterator[Man
     providers = {}
     try:
         for name, cfg in manifest.providers.items():
-            targets = sorted({c.target for c in manifest.connectors.values() if c.provider == name and c.target})
-            if cfg.type == "nango":  # Nango's "targets" are its integrations (provider_config_key)
-                targets = sorted({c.source for c in manifest.connectors.values() if c.provider == name})
+            adapter = provider_class(cfg.type)
+            targets = sorted({t for c in manifest.connectors.values() if c.provider == name
+                              for t in adapter.containers(c)})
             emu = RunningEmulator(cfg.type, EmulatorConfig(
                 api_key=cfg.api_key.reveal() if cfg.api_key else "sandbox", targets=targets,
                 data_dir=str(data / name), sync_duration=sync_duration)).start()

@@ -112,6 +112,12 @@ class Provider(ABC):
         through the state only.
         """
 
+    @classmethod
+    def containers(cls, connector: Connector) -> set[str]:
+        """What must exist on the platform before this connector can (its collection, workspace,
+        ...): the sandbox pre-creates these in its emulator."""
+        return {connector.target} if connector.target else set()
+
     @abstractmethod
     def desired_fields(self, connector: Connector) -> dict[str, Any]:
         """The normalised projection of a desired connector, platform defaults filled in."""

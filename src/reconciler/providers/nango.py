@@ -157,6 +157,10 @@ class NangoProvider(Provider):
         return text
 
     # -- identity and projection -----------------------------------------------------------------
+    @classmethod
+    def containers(cls, connector: Connector) -> set[str]:
+        return {connector.source}  # the integration (provider_config_key) a connection belongs to
+
     def identity(self, connector: Connector) -> str:
         return f"{connector.source}/{connector.name}"
 
