@@ -121,6 +121,9 @@ class AimableProvider(Provider):
         return f"{self._base(live.target)}/{quote(live.id, safe='')}"
 
     # -- identity and projection ----------------------------------------------------------------
+    def credential_template(self, live: LiveConnector) -> dict[str, str | None]:
+        return {"access_token": None}  # the seed's credential object; refresh_token is optional
+
     def identity(self, connector: Connector) -> str:
         return ""  # Aimable stores no name: the state maps name -> id
 

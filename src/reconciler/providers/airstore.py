@@ -36,6 +36,9 @@ def _scope_projection(scope_string: str | None, extra: dict[str, Any] | None) ->
     return out
 
 
+
+API_KEY_INTEGRATIONS = frozenset({"posthog"})
+
 class AirstoreProvider(Provider):
     type = "airstore"
     capabilities = Capabilities(
@@ -47,6 +50,10 @@ class AirstoreProvider(Provider):
         can_sync=False,
         default_url="https://api.airstore.ai",
     )
+
+    def credential_template(self, live: LiveConnector) -> dict[str, str | None]:
+        # key-based integrations take api_key; the OAuth ones an access token (refresh optional)
+        return {"api_key": None} if live.source in API_KEY_INTEGRATIONS else {"access_token": None}
 
     # -- identity and projection ------------------------------------------------------------
     def identity(self, connector: Connector) -> str:

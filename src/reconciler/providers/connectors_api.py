@@ -41,6 +41,9 @@ def _reveal(credentials: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+
+DOCUMENTED_CREDENTIALS = {"s3": ("accessKeyId", "secretAccessKey")}
+
 class ConnectorsApiProvider(Provider):
     type = "connectors-api"
     capabilities = Capabilities(
@@ -75,6 +78,10 @@ class ConnectorsApiProvider(Provider):
         return str(body)[:300]
 
     # -- identity and projection ------------------------------------------------------------
+    def credential_template(self, live: LiveConnector) -> dict[str, str | None]:
+        # only the documented credential objects; OAuth types (google_drive, notion) take none
+        return {f: None for f in DOCUMENTED_CREDENTIALS.get(live.source, ())}
+
     def identity(self, connector: Connector) -> str:
         return connector.name
 

@@ -118,6 +118,10 @@ def _plain(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+# what the import call takes per auth mode (the spec's credentials objects)
+CREDENTIAL_FIELDS = {"OAUTH2": ("access_token",), "API_KEY": ("apiKey",), "BASIC": ("username", "password")}
+
+
 class NangoProvider(Provider):
     type = "nango"
     capabilities = Capabilities(
@@ -281,8 +285,16 @@ class NangoProvider(Provider):
         if response is None:
             return None
         body = response.json()
-        body.pop("credentials", None)  # live secrets: dropped before anything else sees them
+        creds = body.pop("credentials", None)  # live secrets: dropped before anything else sees them
+        if isinstance(creds, dict) and isinstance(creds.get("type"), str):
+            body["credentials_type"] = creds["type"]  # the auth method is not a secret
         return body
+
+    def credential_template(self, live: LiveConnector) -> dict[str, str | None]:
+        body = self._get(live.source, live.name or "") or {}
+        kind = body.get("credentials_type")
+        fields = CREDENTIAL_FIELDS.get(kind or "")
+        return {"type": kind, **{f: None for f in fields}} if fields else {}
 
     def lookup(self, connector: Connector) -> LiveConnector | None:
         body = self._get(connector.source, connector.name)
