@@ -6,6 +6,7 @@ traceback; exit 2 is reserved for "changes present" (``--detailed-exitcode``, ``
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import sys
@@ -60,6 +61,10 @@ for _name in COMMANDS:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # A run allocates hundreds of thousands of small acyclic objects (YAML nodes, projections) and
+    # keeps them to the end; with the default thresholds the cyclic collector rescans that growing
+    # heap again and again, which made loading 40,000 connectors 2.3x slower (and superlinear).
+    gc.set_threshold(50_000, 20, 100)
     try:
         cli.main(args=argv, prog_name="reconcile", standalone_mode=False)
     except click.exceptions.Abort:
