@@ -477,11 +477,16 @@ class Airweave:
             return "syncing"
         return "error" if last == "failed" else "active"
 
-    def connection_view(self, record: dict[str, Any]) -> dict[str, Any]:
+    def _jobs_summary(self, record: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int]:
+        """(jobs, completed newest first, entities indexed)."""
         jobs = [self.job_view(record["id"], j) for j in self.store.data["jobs"].get(record["id"], [])]
-        completed = [j for j in reversed(jobs) if j["status"] == "completed"]  # newest first
+        completed = [j for j in reversed(jobs) if j["status"] == "completed"]
         # every run re-reads the whole source: the index holds what the latest completed run saw
         total = completed[0]["entities_inserted"] + completed[0]["entities_updated"] if completed else 0
+        return jobs, completed, total
+
+    def connection_view(self, record: dict[str, Any]) -> dict[str, Any]:
+        jobs, completed, total = self._jobs_summary(record)
         last = jobs[-1] if jobs else None
         auth = {k: v for k, v in record["auth"].items() if k != "credential_fields"}
         schedule = record["schedule"]
@@ -506,12 +511,14 @@ class Airweave:
         }
 
     def list_item(self, record: dict[str, Any]) -> dict[str, Any]:
-        view = self.connection_view(record)
-        return {"id": view["id"], "name": view["name"], "short_name": view["short_name"],
-                "readable_collection_id": view["readable_collection_id"], "created_at": view["created_at"],
-                "modified_at": view["modified_at"], "is_authenticated": view["auth"]["authenticated"],
-                "entity_count": view["entities"]["total_entities"], "federated_search": view["federated_search"],
-                "auth_method": view["auth"]["method"], "status": view["status"]}
+        # built from the record directly: a full detail view (schedule next_run via croniter) per
+        # item made the emulator, not the client, the bottleneck of large plans
+        jobs, _completed, total = self._jobs_summary(record)
+        return {"id": record["id"], "name": record["name"], "short_name": record["short_name"],
+                "readable_collection_id": record["readable_collection_id"], "created_at": record["created_at"],
+                "modified_at": record["modified_at"], "is_authenticated": record["auth"]["authenticated"],
+                "entity_count": total, "federated_search": record["federated_search"],
+                "auth_method": record["auth"]["method"], "status": self._status(record, jobs)}
 
 
 Handler = Callable[[Request, Airweave], Awaitable[Any]]
