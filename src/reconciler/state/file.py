@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +55,7 @@ class FileBackend(StateBackend):
         self.description = str(self.path)
         self._state: State | None = None
         self._journal_fh = None
+        self._write_lock = threading.Lock()
 
     # -- reading ------------------------------------------------------------------------------
     def load(self) -> State:
@@ -89,17 +91,20 @@ class FileBackend(StateBackend):
         self._journal_fh.flush()
         os.fsync(self._journal_fh.fileno())
 
+    # the executor writes from its worker threads: one line at a time, or lines could interleave
     def put(self, entry: StateEntry) -> None:
-        self._append({"op": "put", "entry": entry.to_json()})
-        assert self._state is not None
-        self._state.entries[entry.name] = entry
-        self._state.serial += 1
+        with self._write_lock:
+            self._append({"op": "put", "entry": entry.to_json()})
+            assert self._state is not None
+            self._state.entries[entry.name] = entry
+            self._state.serial += 1
 
     def remove(self, name: str) -> None:
-        self._append({"op": "rm", "name": name})
-        assert self._state is not None
-        self._state.entries.pop(name, None)
-        self._state.serial += 1
+        with self._write_lock:
+            self._append({"op": "rm", "name": name})
+            assert self._state is not None
+            self._state.entries.pop(name, None)
+            self._state.serial += 1
 
     def flush(self) -> None:
         if self._journal_fh is not None:
