@@ -37,6 +37,7 @@ class PlanOptions:
     state_path: str | None = None
     parallelism: int = 8
     sandbox: bool = False
+    timeout: float = 30.0  # seconds each HTTP call may take
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,7 @@ def plan(manifest: Manifest, *, state_path: str | None = None, parallelism: int 
     """
     options = PlanOptions(state_path=state_path, parallelism=parallelism, sandbox=sandbox)
     with ExitStack() as stack:
-        engine = _open_engine(stack, manifest, options, progress)
+        engine = open_engine(stack, manifest, options, progress)
         the_plan, _ctx = engine.plan()
     return PlanResult(the_plan, manifest, options)
 
@@ -102,9 +103,9 @@ def apply(plan_result: PlanResult, *, max_deletes: int | None = None, lock_timeo
     """
     options = plan_result.options
     with ExitStack() as stack:
-        engine = _open_engine(stack, plan_result.manifest, options, progress)
+        engine = open_engine(stack, plan_result.manifest, options, progress)
         stack.enter_context(engine.backend.lock(timeout=lock_timeout, holder=holder_description()))
-        current, ctx = _replan_unchanged(engine, plan_result.plan)
+        current, ctx = replan_unchanged(engine, plan_result.plan)
         if not current.has_changes:
             return ApplyReport()
         executor = Executor(ctx, engine.backend, parallelism=options.parallelism, progress=progress)
@@ -120,27 +121,30 @@ def plan_signature(plan: Plan) -> dict[str, tuple]:
     }
 
 
-def _replan_unchanged(engine: Engine, reviewed: Plan) -> tuple[Plan, Context]:
+def replan_unchanged(engine: Engine, reviewed: Plan, what: str = "the plan") -> tuple[Plan, Context]:
+    """Plan again; refuse (:class:`PlanStale`) unless it is the reviewed plan, action for action."""
     if engine.manifest_digest() != reviewed.manifest_digest:
-        raise PlanStale("the manifests (or the variables they read) changed since the plan was made; "
-                        "plan again and review the new plan")
+        raise PlanStale(f"the manifests (or the variables they read) changed since {what} was made; "
+                        "run `reconcile plan` again and review the new plan")
     current, ctx = engine.plan()
     old, new = plan_signature(reviewed), plan_signature(current)
     if old != new:
         moved = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        raise PlanStale(f"live state moved since the plan was made ({', '.join(moved[:10])}"
-                        f"{' ...' if len(moved) > 10 else ''}); plan again and review it")
+        raise PlanStale(f"live state moved since {what} was made ({', '.join(moved[:10])}"
+                        f"{' ...' if len(moved) > 10 else ''}); run `reconcile plan` again and review it")
     return current, ctx
 
 
-def _open_engine(stack: ExitStack, manifest: Manifest, options: PlanOptions, progress: Progress | None) -> Engine:
+def open_engine(stack: ExitStack, manifest: Manifest, options: PlanOptions, progress: Progress | None) -> Engine:
+    """An engine over the (possibly sandboxed) manifest, closed with ``stack``."""
     as_written = manifest
     if options.sandbox:
         from .sandbox import sandboxed
 
         manifest = stack.enter_context(sandboxed(manifest))
     backend = open_backend(manifest, path_override=options.state_path, sandbox=options.sandbox)
-    engine = Engine(manifest, backend, parallelism=options.parallelism, progress=progress, as_written=as_written)
+    engine = Engine(manifest, backend, parallelism=options.parallelism, progress=progress, as_written=as_written,
+                    timeout=options.timeout)
     stack.callback(engine.close)
     return engine
 

@@ -9,13 +9,12 @@ from typing import Any, Callable
 
 import click
 
-from .. import console
+from .. import api, console
+from ..api import PlanOptions
 from ..engine import Engine
 from ..errors import ReconcileError
-from ..http import CallCounter
 from ..manifest import load
 from ..model import Manifest
-from ..state import open_backend
 
 
 def manifest_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -58,18 +57,10 @@ def http_timeout() -> float:
 
 
 def open_engine(stack: ExitStack, manifest: Manifest, *, sandbox: bool, state_path: str | None,
-                parallelism: int, counter: CallCounter | None = None) -> Engine:
-    """An engine over the (possibly sandboxed) manifest, closed with ``stack``."""
-    as_written = manifest
-    if sandbox:
-        from ..sandbox import sandboxed
-
-        manifest = stack.enter_context(sandboxed(manifest))
-    backend = open_backend(manifest, path_override=state_path, sandbox=sandbox)
-    engine = Engine(manifest, backend, parallelism=parallelism, counter=counter, progress=console.progress,
-                    as_written=as_written, timeout=http_timeout())
-    stack.callback(engine.close)
-    return engine
+                parallelism: int) -> Engine:
+    """An engine over the (possibly sandboxed) manifest, closed with ``stack``; progress on stderr."""
+    options = PlanOptions(state_path=state_path, parallelism=parallelism, sandbox=sandbox, timeout=http_timeout())
+    return api.open_engine(stack, manifest, options, console.progress)
 
 
 def colour_stdout() -> bool:

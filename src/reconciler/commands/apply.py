@@ -10,7 +10,8 @@ import click
 
 from .. import console
 from ..apply import ApplyReport, Executor
-from ..errors import PlanStale, ReconcileError
+from ..api import replan_unchanged
+from ..errors import ReconcileError
 from ..plan.model import FORMAT_VERSION, ActionKind, Plan
 from ..plan.render import render_text
 from ..state import holder_description
@@ -31,13 +32,6 @@ def _read_planfile(path: str) -> dict | None:
     if doc["format_version"] != FORMAT_VERSION:
         raise ReconcileError(f"{path}: plan format {doc['format_version']} is not supported (expected {FORMAT_VERSION})")
     return doc
-
-
-def _signature(plan: Plan) -> dict[str, tuple]:
-    return {
-        a.address: (a.kind.value, a.live_token, tuple((c.path, repr(c.before), repr(c.after)) for c in a.changes), a.adopt)
-        for a in plan.actions if a.changes_something
-    }
 
 
 @click.command("apply")
@@ -66,18 +60,10 @@ def command(target: str, yes: bool, max_deletes: int | None, lock_timeout: float
     with ExitStack() as stack:
         engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
         stack.enter_context(engine.backend.lock(timeout=lock_timeout, holder=holder_description()))
-        if saved is not None and engine.manifest_digest() != saved["manifest"]["digest"]:
-            raise PlanStale(f"the manifests (or the variables they read) changed since {target} was made; "
-                            "run `reconcile plan` again and review the new plan")
-        plan, ctx = engine.plan()
         if saved is not None:
-            old = _signature(Plan.from_json(saved))
-            new = _signature(plan)
-            if old != new:
-                moved = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-                raise PlanStale(f"live state moved since {target} was made ({', '.join(moved[:10])}"
-                                f"{' ...' if len(moved) > 10 else ''}); run `reconcile plan` again and review it")
+            plan, ctx = replan_unchanged(engine, Plan.from_json(saved), target)
         else:
+            plan, ctx = engine.plan()
             console.out(render_text(plan, colour=colour_stdout()))
         executor = Executor(ctx, engine.backend, parallelism=parallelism, progress=console.progress)
         if not plan.has_changes:
