@@ -35,7 +35,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -129,6 +129,13 @@ def _error(status: int, code: str, message: str, details: list[dict[str, str]] |
     return JSONResponse({"error": body}, status_code=status)
 
 
+class _Refusal(Exception):
+    """An error answer raised from deep in a handler; :func:`guarded` turns it into the response."""
+
+    def __init__(self, response: JSONResponse) -> None:
+        self.response = response
+
+
 def _encode_cursor(seq: int) -> str:
     return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
 
@@ -194,13 +201,13 @@ def create_app(config: EmulatorConfig) -> Starlette:
             out["config"] = conn["config"]
         return out
 
-    async def body_of(request: Request) -> dict[str, Any] | JSONResponse:
+    async def body_of(request: Request) -> dict[str, Any]:
         try:
             body = await request.json()
         except ValueError:
-            return _error(400, "invalid_request", "Request body must be JSON")
+            raise _Refusal(_error(400, "invalid_request", "Request body must be JSON")) from None
         if not isinstance(body, dict):
-            return _error(400, "invalid_request", "Request body must be a JSON object")
+            raise _Refusal(_error(400, "invalid_request", "Request body must be a JSON object"))
         return body
 
     def check_fields(body: dict[str, Any], type_name: str, *, creating: bool) -> list[dict[str, str]]:
@@ -218,8 +225,6 @@ def create_app(config: EmulatorConfig) -> Starlette:
         return details
 
     async def list_connectors(request: Request) -> JSONResponse:
-        if (denied := authorized(request)) is not None:
-            return denied
         params = request.query_params
         try:
             limit = int(params.get("limit", min(DEFAULT_LIMIT, max_limit)))
@@ -243,11 +248,7 @@ def create_app(config: EmulatorConfig) -> Starlette:
         return JSONResponse({"data": data, "pagination": {"nextCursor": next_cursor, "hasMore": has_more}})
 
     async def create(request: Request) -> JSONResponse:
-        if (denied := authorized(request)) is not None:
-            return denied
         body = await body_of(request)
-        if isinstance(body, JSONResponse):
-            return body
         type_name = body.get("type")
         if type_name not in CONFIG_FIELDS:
             return _error(422, "validation_error", "Invalid connector",
@@ -273,31 +274,21 @@ def create_app(config: EmulatorConfig) -> Starlette:
             store.save()
             return JSONResponse({"data": item(conn, detail=True)}, status_code=201)
 
-    def find(request: Request) -> dict[str, Any] | JSONResponse:
+    def find(request: Request) -> dict[str, Any]:
         conn = store.data["connectors"].get(request.path_params["id"])
         if conn is None:
-            return _error(404, "not_found", f"Connector {request.path_params['id']!r} not found")
+            raise _Refusal(_error(404, "not_found", f"Connector {request.path_params['id']!r} not found"))
         return conn
 
     async def get(request: Request) -> JSONResponse:
-        if (denied := authorized(request)) is not None:
-            return denied
         with store.lock:
             conn = find(request)
-            if isinstance(conn, JSONResponse):
-                return conn
             return JSONResponse({"data": item(conn, detail=True)})
 
     async def put(request: Request) -> JSONResponse:
-        if (denied := authorized(request)) is not None:
-            return denied
         body = await body_of(request)
-        if isinstance(body, JSONResponse):
-            return body
         with store.lock:
             conn = find(request)
-            if isinstance(conn, JSONResponse):
-                return conn
             moved = [f for f in ("type", "collection") if f in body and body[f] != conn[f]]
             if moved:
                 return _error(422, "immutable_field", f"{' and '.join(moved)} cannot be changed; create a new connector",
@@ -316,12 +307,8 @@ def create_app(config: EmulatorConfig) -> Starlette:
             return JSONResponse({"data": item(conn, detail=True)})
 
     async def delete(request: Request) -> JSONResponse:
-        if (denied := authorized(request)) is not None:
-            return denied
         with store.lock:
             conn = find(request)
-            if isinstance(conn, JSONResponse):
-                return conn
             for job_id in conn["jobs"]:
                 store.data["jobs"].pop(job_id, None)
             del store.data["connectors"][conn["id"]]
@@ -329,12 +316,8 @@ def create_app(config: EmulatorConfig) -> Starlette:
         return JSONResponse({"data": {"id": conn["id"], "deleted": True}})
 
     async def trigger_sync(request: Request) -> JSONResponse:
-        if (denied := authorized(request)) is not None:
-            return denied
         with store.lock:
             conn = find(request)
-            if isinstance(conn, JSONResponse):
-                return conn
             job = clock.new()
             job["id"] = "job_" + secrets.token_hex(8)
             job["connector_id"] = conn["id"]
@@ -346,25 +329,32 @@ def create_app(config: EmulatorConfig) -> Starlette:
                             status_code=202)
 
     async def get_sync(request: Request) -> JSONResponse:
-        if (denied := authorized(request)) is not None:
-            return denied
         with store.lock:
             conn = find(request)
-            if isinstance(conn, JSONResponse):
-                return conn
             job = store.data["jobs"].get(request.path_params["job_id"])
             if job is None or job["connector_id"] != conn["id"]:
                 return _error(404, "not_found", f"Sync job {request.path_params['job_id']!r} not found")
             return JSONResponse({"data": job_view(job)})
 
+    def guarded(handler: Callable[[Request], Awaitable[JSONResponse]]) -> Callable[[Request], Awaitable[JSONResponse]]:
+        async def run(request: Request) -> JSONResponse:
+            if (denied := authorized(request)) is not None:
+                return denied
+            try:
+                return await handler(request)
+            except _Refusal as refusal:
+                return refusal.response
+
+        return run
+
     app = Starlette(routes=[
-        Route("/v1/connectors", list_connectors, methods=["GET"]),
-        Route("/v1/connectors", create, methods=["POST"]),
-        Route("/v1/connectors/{id}", get, methods=["GET"]),
-        Route("/v1/connectors/{id}", put, methods=["PUT"]),
-        Route("/v1/connectors/{id}", delete, methods=["DELETE"]),
-        Route("/v1/connectors/{id}/sync", trigger_sync, methods=["POST"]),
-        Route("/v1/connectors/{id}/sync/{job_id}", get_sync, methods=["GET"]),
+        Route("/v1/connectors", guarded(list_connectors), methods=["GET"]),
+        Route("/v1/connectors", guarded(create), methods=["POST"]),
+        Route("/v1/connectors/{id}", guarded(get), methods=["GET"]),
+        Route("/v1/connectors/{id}", guarded(put), methods=["PUT"]),
+        Route("/v1/connectors/{id}", guarded(delete), methods=["DELETE"]),
+        Route("/v1/connectors/{id}/sync", guarded(trigger_sync), methods=["POST"]),
+        Route("/v1/connectors/{id}/sync/{job_id}", guarded(get_sync), methods=["GET"]),
     ])
     app.state.store = store
     return app
