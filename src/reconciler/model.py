@@ -188,3 +188,10 @@ class LiveConnector:
     owned: bool | None = None  # True/False when the platform carries our ownership marker
     status: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # non-secret display data (auth_url, ...)
+    # Field ownership (three-way diff): the live values of projection paths that belong to the
+    # platform, i.e. neither declared by the manifest nor last applied ("scope.branch" -> ""). The
+    # engine fills it before ``Provider.update``; an adapter whose platform replaces a whole
+    # sub-object (Airweave's PATCH ``config``) sends these along so an update never resets them.
+    # A path last applied but no longer declared is in neither the connector nor here: a
+    # whole-object write drops it (the platform's default returns); a merge write sends its reset.
+    unowned: dict[str, Any] = field(default_factory=dict)
