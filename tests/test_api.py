@@ -121,7 +121,11 @@ def test_sandbox_needs_no_account(tmp_path):
     path = tmp_path / "connectors.yaml"
     path.write_text(root.read_text())
     manifest = load(path, env={}, sandbox=True)
-    result = plan(manifest, sandbox=True)
-    assert result.plan.summary()["add"] == 2
+    result = plan(manifest)  # sandbox=True once, at load: plan and apply follow it
+    assert result.options.sandbox and result.plan.summary()["add"] == 2
     assert not apply(result).failed
-    assert not plan(load(path, env={}, sandbox=True), sandbox=True).has_changes
+    assert (path.parent / ".reconcile" / "sandbox" / "state.json").exists()
+    assert not plan(load(path, env={}, sandbox=True)).has_changes
+    targeted = plan(load(path, env={}, sandbox=True), replace=["quickstart-slack"])
+    assert [a.kind.value for a in targeted.plan.actions if a.changes_something] == ["replace"]
+    assert apply(targeted).count(ActionKind.REPLACE) == 1

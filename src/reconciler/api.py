@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from contextlib import ExitStack
 from dataclasses import dataclass
+from dataclasses import replace as _replace
 from typing import Callable, Literal, Mapping
 
 from .apply import ApplyReport, Executor
@@ -23,7 +24,8 @@ from .engine import Context, Engine
 from .errors import PlanStale
 from .manifest import load as _load
 from .model import Manifest
-from .plan.model import Plan
+from .plan.model import ActionKind, Plan
+from .plan.targeting import Selection, select
 from .plan.render import render_json, render_markdown, render_text
 from .state import holder_description, open_backend
 
@@ -38,6 +40,7 @@ class PlanOptions:
     parallelism: int = 8
     sandbox: bool = False
     timeout: float = 30.0  # seconds each HTTP call may take
+    selection: Selection = Selection()  # --target / --replace / --destroy
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,21 +78,38 @@ def load(path: str | os.PathLike[str], env: Mapping[str, str] | None = None, *, 
         if env is not None:
             base.clear()
             base.update(env)
-        return _load(path, env=base)
+        return _replace(_load(path, env=base), sandbox=True)
     return _load(path, env=env)
 
 
-def plan(manifest: Manifest, *, state_path: str | None = None, parallelism: int = 8, sandbox: bool = False,
+def plan(manifest: Manifest, *, state_path: str | None = None, parallelism: int = 8, sandbox: bool | None = None,
+         target: tuple[str, ...] | list[str] = (), replace: tuple[str, ...] | list[str] = (), destroy: bool = False,
          progress: Progress | None = None) -> PlanResult:
     """Compare ``manifest`` with live state and return the plan; changes nothing.
 
-    ``sandbox=True`` runs against the embedded emulators (data in ``.reconcile/sandbox/``).
+    ``sandbox`` defaults to how the manifest was loaded (``load(..., sandbox=True)``): the embedded
+    emulators, data in ``.reconcile/sandbox/``. ``target`` (names, addresses, globs), ``replace``
+    and ``destroy`` are ``--target``, ``--replace`` and ``--destroy``; :func:`apply` keeps them.
     """
-    options = PlanOptions(state_path=state_path, parallelism=parallelism, sandbox=sandbox)
+    options = PlanOptions(state_path=state_path, parallelism=parallelism,
+                          sandbox=manifest.sandbox if sandbox is None else sandbox,
+                          selection=Selection(tuple(target), tuple(replace), destroy))
     with ExitStack() as stack:
         engine = open_engine(stack, manifest, options, progress)
-        the_plan, _ctx = engine.plan()
+        the_plan, _ctx = make_plan(engine, options.selection)
     return PlanResult(the_plan, manifest, options)
+
+
+def make_plan(engine: Engine, selection: Selection = Selection()) -> tuple[Plan, Context]:
+    """The engine's plan, narrowed or rewritten by ``selection`` (``--target``/``--replace``/``--destroy``)."""
+    the_plan, ctx = engine.plan()
+    if selection.empty:
+        return the_plan, ctx
+    owned = {a.name for a in the_plan.actions if a.kind is ActionKind.DELETE}
+    owned |= {n for n, m in ctx.matches.items() if m.live is not None and m.entry is not None and not m.adopt}
+    protected = {n for n, c in ctx.desired.items() if c.lifecycle.prevent_destroy}
+    protected |= {n for n, e in ctx.state.entries.items() if e.prevent_destroy}
+    return select(the_plan, selection, owned=owned, protected=protected), ctx
 
 
 def apply(plan_result: PlanResult, *, max_deletes: int | None = None, lock_timeout: float = 0.0,
@@ -105,7 +125,7 @@ def apply(plan_result: PlanResult, *, max_deletes: int | None = None, lock_timeo
     with ExitStack() as stack:
         engine = open_engine(stack, plan_result.manifest, options, progress)
         stack.enter_context(engine.backend.lock(timeout=lock_timeout, holder=holder_description()))
-        current, ctx = replan_unchanged(engine, plan_result.plan)
+        current, ctx = replan_unchanged(engine, plan_result.plan, selection=options.selection)
         if not current.has_changes:
             return ApplyReport()
         executor = Executor(ctx, engine.backend, parallelism=options.parallelism, progress=progress)
@@ -121,12 +141,14 @@ def plan_signature(plan: Plan) -> dict[str, tuple]:
     }
 
 
-def replan_unchanged(engine: Engine, reviewed: Plan, what: str = "the plan") -> tuple[Plan, Context]:
-    """Plan again; refuse (:class:`PlanStale`) unless it is the reviewed plan, action for action."""
+def replan_unchanged(engine: Engine, reviewed: Plan, what: str = "the plan", *,
+                     selection: Selection = Selection()) -> tuple[Plan, Context]:
+    """Plan again (with the reviewed plan's ``selection``); refuse (:class:`PlanStale`) unless it is
+    the reviewed plan, action for action."""
     if engine.manifest_digest() != reviewed.manifest_digest:
         raise PlanStale(f"the manifests (or the variables they read) changed since {what} was made; "
                         "run `reconcile plan` again and review the new plan")
-    current, ctx = engine.plan()
+    current, ctx = make_plan(engine, selection)
     old, new = plan_signature(reviewed), plan_signature(current)
     if old != new:
         moved = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
@@ -149,4 +171,4 @@ def open_engine(stack: ExitStack, manifest: Manifest, options: PlanOptions, prog
     return engine
 
 
-__all__ = ["ApplyReport", "PlanOptions", "PlanResult", "apply", "load", "plan", "plan_signature"]
+__all__ = ["ApplyReport", "PlanOptions", "PlanResult", "Selection", "apply", "load", "make_plan", "plan", "plan_signature"]

@@ -165,6 +165,7 @@ class Manifest:
     connectors: Mapping[str, Connector]
     state: StateConfig = field(default_factory=StateConfig)
     moved: tuple[MovedEntry, ...] = ()
+    sandbox: bool = False  # loaded for --sandbox (placeholder variables): plan and apply follow it
 
 
 @dataclass(slots=True)

@@ -31,6 +31,25 @@ def manifest_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def target_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--target", "targets", multiple=True, metavar="NAME",
+                        help="Only this connector (name, provider.name, or a glob such as 'slack-*'); repeatable. "
+                             "The result is partial: the rest of the manifests is not reconciled.")(fn)
+
+
+def change_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--target``, ``--replace`` and ``--destroy``: what ``plan`` and ``apply`` act on."""
+    fn = click.option("--destroy", is_flag=True,
+                      help="Plan the deletion of every connector the state owns (prevent_destroy is honoured).")(fn)
+    fn = click.option("--replace", "replace", multiple=True, metavar="NAME",
+                      help="Replace this connector (delete, then create) although it looks fine; repeatable.")(fn)
+    return target_option(fn)
+
+
+def selection(targets: tuple[str, ...] = (), replace: tuple[str, ...] = (), destroy: bool = False) -> api.Selection:
+    return api.Selection(tuple(targets), tuple(replace), destroy)
+
+
 def load_manifest(path: str, *, sandbox: bool) -> Manifest:
     if sandbox:
         from ..sandbox import SandboxEnv

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import click
 
-from .. import console
+from .. import console, planfile
 from ..apply import ApplyReport, Executor
-from ..api import replan_unchanged
+from ..api import make_plan, replan_unchanged
 from ..errors import ReconcileError
 from ..plan.model import FORMAT_VERSION, ActionKind, Plan
 from ..plan.render import render_text
 from ..state import holder_description
-from ._common import colour_stdout, interactive, load_manifest, manifest_options, open_engine
+from ._common import (change_options, colour_stdout, interactive, load_manifest, manifest_options, open_engine,
+                      selection)
 
 
 def _read_planfile(path: str) -> dict | None:
@@ -40,19 +41,22 @@ def _read_planfile(path: str) -> dict | None:
 @click.option("--max-deletes", type=click.IntRange(0), help="Abort before any call if the plan would delete more.")
 @click.option("--lock-timeout", type=float, default=0.0, show_default=True,
               help="Seconds to wait for another apply holding the state lock.")
+@change_options
 @manifest_options
-def command(target: str, yes: bool, max_deletes: int | None, lock_timeout: float, sandbox: bool,
-            state_path: str | None, parallelism: int) -> None:
+def command(target: str, yes: bool, max_deletes: int | None, lock_timeout: float, targets: tuple[str, ...],
+            replace: tuple[str, ...], destroy: bool, sandbox: bool, state_path: str | None, parallelism: int) -> None:
     """Make the platforms match the manifests (or a saved plan)."""
     saved = _read_planfile(target)
     path = target
+    chosen = selection(targets, replace, destroy)
     if saved is not None:
-        options = saved.get("options", {})
-        path = options.get("manifest_path") or saved["manifest"]["root"]
-        sandbox = sandbox or bool(options.get("sandbox"))
-        state_path = state_path or options.get("state")
-        if not Path(path).exists():
-            raise ReconcileError(f"the plan was made from {path}, which no longer exists")
+        if not chosen.empty:
+            raise ReconcileError("--target, --replace and --destroy belong to `reconcile plan -o`: a saved plan "
+                                 "already carries them; nothing was changed")
+        path, saved_state = planfile.locate(saved)
+        chosen = planfile.selection(saved)
+        sandbox = sandbox or bool(saved.get("options", {}).get("sandbox"))
+        state_path = state_path or saved_state
     elif not (yes or sandbox) and not interactive():
         raise ReconcileError("non-interactive apply needs --yes, or a saved plan (`reconcile plan PATH -o plan.json` "
                              "then `reconcile apply plan.json`); nothing was changed")
@@ -61,9 +65,9 @@ def command(target: str, yes: bool, max_deletes: int | None, lock_timeout: float
         engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
         stack.enter_context(engine.backend.lock(timeout=lock_timeout, holder=holder_description()))
         if saved is not None:
-            plan, ctx = replan_unchanged(engine, Plan.from_json(saved), target)
+            plan, ctx = replan_unchanged(engine, Plan.from_json(saved), target, selection=chosen)
         else:
-            plan, ctx = engine.plan()
+            plan, ctx = make_plan(engine, chosen)
             console.out(render_text(plan, colour=colour_stdout()))
         executor = Executor(ctx, engine.backend, parallelism=parallelism, progress=console.progress)
         if not plan.has_changes:

@@ -134,7 +134,7 @@ def render_json(plan: Plan) -> str:
     return redact.scrub(json.dumps(plan.to_json(), indent=2, sort_keys=False, default=str)) + "\n"
 
 
-def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT, full_plan_url: str | None = None) -> str:
     """A pull-request comment: a summary table, then one collapsible section per provider."""
     head = ["### reconcile plan", "", summary_line(plan), "",
             "| provider | type | add | change | replace | destroy | unchanged | unmanaged |",
@@ -158,8 +158,9 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
         sections.append("\n".join(f"> **warning**: {w}" for w in plan.warnings))
     out = "\n".join(head) + "\n\n" + "\n\n".join(sections) + "\n"
     if len(out) > limit:
-        note = ("\n\n> **Plan truncated**: it exceeds GitHub's comment size limit. "
-                "The full plan is in the workflow's plan artifact (`reconcile plan -o plan.json`).\n")
+        where = (f"[the full plan]({full_plan_url})" if full_plan_url
+                 else "the full plan is in the workflow's plan artifact (`reconcile plan -o plan.json`)")
+        note = f"\n\n> **Plan truncated**: it exceeds GitHub's comment size limit; see {where}.\n"
         out = _truncate(out, limit - len(note)) + note
     return redact.scrub(out)
 
