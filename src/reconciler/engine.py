@@ -125,8 +125,12 @@ class Engine:
         ctx.renamed.extend(pairing.renamed)
         for match in pairing.matches:
             ctx.matches[match.connector.name] = match
-            actions.append(planner.decide(match, provider=name, provider_type=cfg.type,
-                                          caps=provider.capabilities, fingerprint_key=self.keys[name]))
+            defaults = None
+            if match.live is not None:
+                planner.fill_unowned(match)
+                defaults = {f"scope.{k}": v for k, v in provider.scope_defaults(match.connector.source).items()}
+            actions.append(planner.decide(match, provider=name, provider_type=cfg.type, caps=provider.capabilities,
+                                          fingerprint_key=self.keys[name], defaults=defaults))
             if match.live is not None:
                 ctx.live[match.connector.name] = match.live
         for obj, entry in pairing.orphans:

@@ -182,7 +182,7 @@ class Executor:
         if match is None or match.live is None:
             return False
         entry = match.entry
-        wanted = self._entry(action, match.connector, match.live, match.fingerprint)
+        wanted = self._entry(action, match.connector, match.live, match.fingerprint, match.desired)
         unchanged = {"applied_at": None}
         if entry is not None and not action.adopt and entry.to_json() | unchanged == wanted.to_json() | unchanged:
             return False
@@ -191,13 +191,16 @@ class Executor:
 
     def _record(self, action: Action, connector: Connector, live: LiveConnector) -> None:
         match = self.ctx.matches[action.name]
-        self.backend.put(self._entry(action, connector, live, match.fingerprint))
+        self.backend.put(self._entry(action, connector, live, match.fingerprint, match.desired))
 
-    def _entry(self, action: Action, connector: Connector, live: LiveConnector, fp: str | None) -> StateEntry:
+    def _entry(self, action: Action, connector: Connector, live: LiveConnector, fp: str | None,
+               desired: dict) -> StateEntry:
+        # last_applied: what the manifests own from now on (field ownership); a JSON copy, as stored
         return StateEntry(
             name=connector.name, provider=action.provider, type=action.provider_type, id=live.id, key=live.key,
             source=live.source, target=live.target, version=live.version,
             fields=dict(live.fields) if live.complete else None, fingerprint=fp,
             prevent_destroy=connector.lifecycle.prevent_destroy,
+            last_applied=json.loads(json.dumps(desired, default=str)),
             applied_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )

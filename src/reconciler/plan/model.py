@@ -38,6 +38,8 @@ class FieldChange:
     sensitive: bool = False
     forces_replace: bool = False
     note: str | None = None  # human reading, e.g. cron in words
+    # the manifests no longer set it (or declare it unset): it returns to the platform's default
+    reset: bool = False
 
     @property
     def top(self) -> str:
@@ -51,12 +53,13 @@ class FieldChange:
             "sensitive": self.sensitive,
             "forces_replace": self.forces_replace,
             **({"note": self.note} if self.note else {}),
+            **({"reset": True} if self.reset else {}),
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "FieldChange":
         return cls(d["path"], d.get("before"), d.get("after"), d.get("sensitive", False),
-                   d.get("forces_replace", False), d.get("note"))
+                   d.get("forces_replace", False), d.get("note"), d.get("reset", False))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ from ..fingerprint import fingerprint, same_key
 from ..model import Connector, LiveConnector
 from ..providers.base import Capabilities
 from ..state.model import StateEntry
-from .diff import diff_fields
 from .model import SENSITIVE, Action, ActionKind, FieldChange, Unmanaged
+from .ownership import owned_paths, platform_owned, three_way
 
 
 def live_token(live: LiveConnector) -> str:
@@ -105,8 +105,31 @@ def pair(
     return out
 
 
-def decide(match: Match, *, provider: str, provider_type: str, caps: Capabilities, fingerprint_key: bytes) -> Action:
-    """The action for one matched (or unmatched) desired connector."""
+def last_applied(match: Match) -> dict[str, Any]:
+    """What the manifests owned when this connector was last applied.
+
+    A state entry from before field ownership (no record) owns what the manifests declare now; an
+    adoption owns what is declared, since nothing was applied to that object yet."""
+    e = match.entry
+    if e is None or match.adopt or e.last_applied is None or (match.live is not None and e.id != match.live.id):
+        return match.desired
+    return e.last_applied
+
+
+def fill_unowned(match: Match) -> None:
+    """Record on the live object what belongs to the platform, so an update that writes a whole
+    sub-object sends it along (``LiveConnector.unowned``)."""
+    if match.live is not None:
+        owned = owned_paths(match.desired) | owned_paths(last_applied(match))
+        match.live.unowned = platform_owned(match.live.fields, owned)
+
+
+def decide(match: Match, *, provider: str, provider_type: str, caps: Capabilities, fingerprint_key: bytes,
+           defaults: dict[str, Any] | None = None) -> Action:
+    """The action for one matched (or unmatched) desired connector.
+
+    Only the fields the manifests own are compared (:mod:`.ownership`); ``defaults`` (dotted path ->
+    the platform's default value) lets a reset of a value already at its default plan nothing."""
     c = match.connector
     common = dict(name=c.name, provider=provider, provider_type=provider_type, source=c.source, target=c.target,
                   sync_on_apply=c.sync_on_apply, has_credentials=bool(c.credentials))
@@ -118,7 +141,7 @@ def decide(match: Match, *, provider: str, provider_type: str, caps: Capabilitie
         return Action(ActionKind.CREATE, reason=reason, changes=changes, **common)
     live = match.live
     ignore = c.lifecycle.ignore_changes
-    changes = diff_fields(live.fields, match.desired, ignore=ignore)
+    changes = three_way(live.fields, match.desired, last_applied(match), ignore=ignore, defaults=defaults)
     if live.name is not None and live.name != c.name and "name" not in ignore:
         changes.insert(0, FieldChange("name", live.name, c.name))
     cred = _credential_change(match, fingerprint_key)
@@ -130,7 +153,8 @@ def decide(match: Match, *, provider: str, provider_type: str, caps: Capabilitie
     base = dict(live_id=live.id, live_token=token, adopt=match.adopt, **common)
     if forcing:
         marked = tuple(
-            FieldChange(ch.path, ch.before, ch.after, ch.sensitive, ch.top in forcing, ch.note) for ch in changes
+            FieldChange(ch.path, ch.before, ch.after, ch.sensitive, ch.top in forcing, ch.note, ch.reset)
+            for ch in changes
         )
         what = ", ".join(sorted(forcing))
         return Action(ActionKind.REPLACE, reason=f"{what} cannot change in place on {provider_type}",

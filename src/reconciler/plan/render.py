@@ -49,6 +49,8 @@ def _change_lines(action: Action) -> list[tuple[str, str, str]]:
             text = f"{SENSITIVE} -> {SENSITIVE}" if ch.before is not None else SENSITIVE
         elif ch.before is None:
             text = _value(ch.after)
+        elif ch.reset:
+            text = f"{_value(ch.before)} -> (platform default)"
         elif ch.after is None:
             text = f"{_value(ch.before)} -> null"
         else:

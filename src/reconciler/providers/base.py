@@ -122,6 +122,15 @@ class Provider(ABC):
     def desired_fields(self, connector: Connector) -> dict[str, Any]:
         """The normalised projection of a desired connector, platform defaults filled in."""
 
+    def scope_defaults(self, source: str) -> dict[str, Any]:
+        """The values the platform gives ``source``'s scope keys when they are not set (key -> value).
+
+        Field ownership uses them: a key the manifests stop setting whose live value already is its
+        default plans no reset, and ``import`` leaves such values out of the manifest it writes.
+        Called once per connector while planning: answer from a table or a per-run cache. Default:
+        none known."""
+        return {}
+
     # -- reads ------------------------------------------------------------------------------
     @abstractmethod
     def list(self, targets: Iterable[str]) -> Iterator[LiveConnector]:

@@ -19,6 +19,9 @@ class StateEntry:
     target: str | None = None
     version: str | None = None  # the platform's modification marker when last seen
     fields: dict[str, Any] | None = None  # the live projection when last seen (lets a plan skip a GET)
+    # the desired projection last applied: what the manifests own (docs/state.md, "Field ownership");
+    # None in a state written before field ownership: the declared keys are taken as owned
+    last_applied: dict[str, Any] | None = None
     fingerprint: str | None = None  # keyed credential fingerprint (see fingerprint.py)
     prevent_destroy: bool = False  # remembered so a connector removed from git is still protected
     applied_at: str | None = None
