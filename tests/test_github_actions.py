@@ -83,7 +83,7 @@ def test_every_reconcile_command_exists_with_those_options(workflow):
     for job in workflow["jobs"].values():
         for step in job["steps"]:
             for argv in reconcile_commands(step.get("run", "")):
-                command = cli.commands[argv[1]]
+                command = cli.get_command(None, argv[1])
                 known = {o for p in command.params for o in getattr(p, "opts", [])}
                 assert all(a in known for a in argv[2:] if a.startswith("-")), argv
                 seen.add(argv[1])

@@ -103,7 +103,7 @@ def cli_md() -> str:
                 walk(cmd.commands[name], ctx, f"{path} {name}")
 
     for name in cli.list_commands(root):
-        walk(cli.commands[name], root, f"reconcile {name}")
+        walk(cli.get_command(root, name), root, f"reconcile {name}")
     return "\n".join(out) + "\n"
 
 

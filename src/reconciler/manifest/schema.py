@@ -13,10 +13,11 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
 SENSITIVE_KEYS = ("credentials", "api_key", "dsn")
@@ -56,12 +57,19 @@ def connector_types() -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=1)
-def _document_validator() -> jsonschema.Draft202012Validator:
+def _document_schema() -> dict[str, Any]:
     # connectors are checked one by one against their provider type's def; checking them here
     # against the generic def as well would double the work and the messages
     schema = copy.deepcopy(_schema())
     schema["properties"]["connectors"]["additionalProperties"] = True
-    return jsonschema.Draft202012Validator(schema)
+    return schema
+
+
+@lru_cache(maxsize=1)
+def _document_validator() -> "jsonschema.Draft202012Validator":
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(_document_schema())
 
 
 def _inline(node: Any, defs: dict[str, Any]) -> Any:
@@ -103,167 +111,39 @@ def _flatten(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=None)
-def _def_validator(def_name: str) -> jsonschema.Draft202012Validator:
+def _def_schema(def_name: str) -> dict[str, Any]:
     defs = _schema()["$defs"]
-    return jsonschema.Draft202012Validator(_flatten(_inline(defs[def_name], defs)))
+    return _flatten(_inline(defs[def_name], defs))
+
+
+@lru_cache(maxsize=None)
+def _def_validator(def_name: str) -> "jsonschema.Draft202012Validator":
+    import jsonschema  # only once something is not plainly valid: it words the messages
+
+    return jsonschema.Draft202012Validator(_def_schema(def_name))
 
 
 # --- a fast "is it valid?" for the common case -------------------------------------------------------
 # jsonschema costs ~0.2 ms per connector (an evolve() per keyword per level); at 100,000 connectors
-# that is most of a plan. The checker below is compiled once from the same (inlined) def, for the
-# keywords the language uses, with Draft 2020-12 semantics. It only ever answers "valid" when every
-# constraint holds; anything else (an invalid body, a keyword it does not know) goes to jsonschema,
-# which stays the one source of verdicts and messages.
-_ANNOTATIONS = frozenset({"description", "errorMessage", "title", "$schema", "$id", "$comment", "examples",
-                          "default", "deprecated", "readOnly", "writeOnly"})
-_TYPES: dict[str, Any] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "null": lambda v: v is None,
-    "boolean": lambda v: isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
-}
-
-
-class _Unsupported(Exception):
-    pass
-
-
-def _compile(schema: Any) -> Any:  # -> Callable[[Any], bool]
-    from jsonschema._utils import equal  # the same equality jsonschema's const/enum use
-    import re
-
-    if schema is True:
-        return lambda v: True
-    if schema is False:
-        return lambda v: False
-    if not isinstance(schema, dict):
-        raise _Unsupported(repr(schema))
-    checks: list[Any] = []
-    unknown = set(schema) - _ANNOTATIONS - {
-        "type", "properties", "additionalProperties", "required", "not", "const", "enum", "minLength", "maxLength",
-        "pattern", "allOf", "anyOf", "oneOf", "if", "then", "else", "items", "propertyNames", "minProperties",
-        "maxProperties", "minimum", "maximum", "dependentRequired", "patternProperties"}
-    if unknown:
-        raise _Unsupported(", ".join(sorted(unknown)))
-    if "type" in schema:
-        names = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        preds = [_TYPES[t] for t in names]
-        checks.append(preds[0] if len(preds) == 1 else (lambda v: any(p(v) for p in preds)))
-    if "const" in schema:
-        const = schema["const"]
-        checks.append(lambda v: equal(v, const))
-    if "enum" in schema:
-        options = list(schema["enum"])
-        checks.append(lambda v: any(equal(v, o) for o in options))
-    if "minLength" in schema:
-        n_min = schema["minLength"]
-        checks.append(lambda v: not isinstance(v, str) or len(v) >= n_min)
-    if "maxLength" in schema:
-        n_max = schema["maxLength"]
-        checks.append(lambda v: not isinstance(v, str) or len(v) <= n_max)
-    if "pattern" in schema:
-        rx = re.compile(schema["pattern"])
-        checks.append(lambda v: not isinstance(v, str) or rx.search(v) is not None)
-    if "minimum" in schema:
-        lo = schema["minimum"]
-        checks.append(lambda v: not _TYPES["number"](v) or v >= lo)
-    if "maximum" in schema:
-        hi = schema["maximum"]
-        checks.append(lambda v: not _TYPES["number"](v) or v <= hi)
-    if "required" in schema:
-        req = tuple(schema["required"])
-        checks.append(lambda v: not isinstance(v, dict) or all(k in v for k in req))
-    if "minProperties" in schema:
-        p_min = schema["minProperties"]
-        checks.append(lambda v: not isinstance(v, dict) or len(v) >= p_min)
-    if "maxProperties" in schema:
-        p_max = schema["maxProperties"]
-        checks.append(lambda v: not isinstance(v, dict) or len(v) <= p_max)
-    if "dependentRequired" in schema:
-        deps = {k: tuple(d) for k, d in schema["dependentRequired"].items()}
-        checks.append(lambda v: not isinstance(v, dict) or all(
-            all(d in v for d in ds) for k, ds in deps.items() if k in v))
-    props = {k: _compile(sub) for k, sub in schema.get("properties", {}).items()}
-    patterns = [(re.compile(p), _compile(sub)) for p, sub in schema.get("patternProperties", {}).items()]
-    if props:
-        def properties(v: Any) -> bool:
-            if isinstance(v, dict):
-                for k, val in v.items():
-                    c = props.get(k)
-                    if c is not None and not c(val):
-                        return False
-            return True
-        checks.append(properties)
-    if patterns:
-        checks.append(lambda v: not isinstance(v, dict) or all(
-            c(val) for k, val in v.items() for rx, c in patterns if rx.search(k)))
-    if schema.get("additionalProperties") is False and not patterns:
-        allowed = frozenset(props)
-        checks.append(lambda v: not isinstance(v, dict) or allowed.issuperset(v))
-    elif "additionalProperties" in schema:
-        extra = _compile(schema["additionalProperties"])
-
-        def additional(v: Any) -> bool:
-            if not isinstance(v, dict):
-                return True
-            return all(extra(val) for k, val in v.items()
-                       if k not in props and not any(rx.search(k) for rx, _c in patterns))
-        checks.append(additional)
-    if "propertyNames" in schema:
-        names_ok = _compile(schema["propertyNames"])
-        checks.append(lambda v: not isinstance(v, dict) or all(names_ok(k) for k in v))
-    if "items" in schema:
-        item = _compile(schema["items"])
-        checks.append(lambda v: not isinstance(v, list) or all(item(x) for x in v))
-    if "not" in schema:
-        negated = _compile(schema["not"])
-        checks.append(lambda v: not negated(v))
-    for key, combine in (("allOf", all), ("anyOf", any)):
-        if key in schema:
-            subs = [_compile(s) for s in schema[key]]
-            checks.append(subs[0] if len(subs) == 1 else
-                          (lambda v, subs=subs, combine=combine: combine(s(v) for s in subs)))
-    if "oneOf" in schema:
-        one = [_compile(s) for s in schema["oneOf"]]
-        checks.append(lambda v: sum(1 for s in one if s(v)) == 1)
-    if "if" in schema:
-        cond = _compile(schema["if"])
-        then = _compile(schema["then"]) if "then" in schema else (lambda v: True)
-        other = _compile(schema["else"]) if "else" in schema else (lambda v: True)
-        checks.append(lambda v: then(v) if cond(v) else other(v))
-    if len(checks) == 1:
-        return checks[0]
-    if not checks:
-        return lambda v: True
-
-    def every(v: Any) -> bool:
-        for c in checks:
-            if not c(v):
-                return False
-        return True
-    return every
-
-
+# that is most of a plan. jsonschema-rs (compiled, ~2 us per connector) answers "is it valid?" from
+# the same (inlined) schema; jsonschema stays the one source of messages, and of the verdict for
+# anything jsonschema-rs does not plainly accept. ECMA-262 regexes (jsonschema-rs) are at most
+# stricter than Python's (``$`` before a final newline, Unicode ``\d``): a stricter "no" only costs a
+# second look, and tests/test_schema_agreement.py holds the two to the same verdicts.
 @lru_cache(maxsize=None)
-def _fast_check(def_name: str) -> Any:
-    """A compiled validity check for a def, or None when it uses a keyword the compiler lacks."""
-    try:
-        return _compile(_def_validator(def_name).schema)
-    except _Unsupported:
-        return None
+def _fast_validator(def_name: str | None) -> Any:
+    import jsonschema_rs
+
+    schema = _document_schema() if def_name is None else _def_schema(def_name)
+    return jsonschema_rs.Draft202012Validator(schema)
 
 
 def _is_valid(def_name: str, value: Any) -> bool:
-    fast = _fast_check(def_name)
-    if fast is not None:
-        try:
-            if fast(value):
-                return True
-        except Exception:  # noqa: BLE001 - anything odd: let jsonschema judge
-            pass
+    try:
+        if _fast_validator(def_name).is_valid(value):
+            return True
+    except Exception:  # noqa: BLE001 - a value it cannot take (huge int, odd type): let jsonschema judge
+        pass
     return _def_validator(def_name).is_valid(value)
 
 
@@ -273,6 +153,11 @@ def _connector_def(type_name: str | None) -> str:
 
 def validate_document(data: Any) -> list[Problem]:
     """The document pass: everything but the connectors' bodies."""
+    try:
+        if _fast_validator(None).is_valid(data):
+            return []
+    except Exception:  # noqa: BLE001 - let jsonschema judge
+        pass
     validator = _document_validator()
     if validator.is_valid(data):
         return []
@@ -397,6 +282,8 @@ def _problems(error: ValidationError, prefix: tuple[Any, ...]) -> list[Problem]:
             out.append(Problem(path + (k,), f"unknown key {show(k)}{hint}", True, suggested=match))
         return out
     if kind in ("anyOf", "oneOf") and not custom and error.context:
+        from jsonschema.exceptions import best_match
+
         return _problems(best_match(error.context), prefix)
     if kind == "required" and isinstance(value, dict):
         missing = [k for k in error.validator_value if k not in value]
