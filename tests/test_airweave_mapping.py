@@ -44,8 +44,10 @@ def test_desired_fields_minimal_and_full(provider):
     }
 
 
-def test_manual_schedule_projects_like_no_schedule(provider):
-    assert "schedule" not in provider.desired_fields(conn(schedule=Schedule(manual=True)))
+def test_manual_schedule_projects_as_declared_unset(provider):
+    # None, not absent: the manifest owns the schedule (field ownership), and None equals no live schedule
+    assert provider.desired_fields(conn(schedule=Schedule(manual=True)))["schedule"] is None
+    assert "schedule" not in provider.desired_fields(conn())
     assert schedule_projection(None) is None
     assert schedule_projection({"cron": None, "continuous": False, "next_run": None}) is None
 

@@ -126,9 +126,12 @@ def apply(plan_result: PlanResult, *, max_deletes: int | None = None, lock_timeo
         engine = open_engine(stack, plan_result.manifest, options, progress)
         stack.enter_context(engine.backend.lock(timeout=lock_timeout, holder=holder_description()))
         current, ctx = replan_unchanged(engine, plan_result.plan, selection=options.selection)
-        if not current.has_changes:
-            return ApplyReport()
         executor = Executor(ctx, engine.backend, parallelism=options.parallelism, progress=progress)
+        if not current.has_changes:
+            # no platform call, but the state may learn something (as the CLI's apply): a newer version
+            # marker, or what an entry from before field ownership owns
+            executor.run(current)
+            return ApplyReport()
         return executor.run(current, max_deletes=max_deletes)
 
 

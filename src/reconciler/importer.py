@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from .model import LiveConnector
+from .plan.diff import same
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MIN_LEN, MAX_LEN = 4, 42  # the narrowest platform's bounds (Airweave), so a name is valid everywhere
@@ -89,15 +90,22 @@ def schedule_body(schedule: Mapping[str, Any]) -> dict[str, Any]:
     return dict(schedule)
 
 
-def build(provider: str, live: LiveConnector, name: str, credentials: Mapping[str, str | None]) -> Imported:
-    """The manifest body for one complete live connector (fields in the manifest's usual order)."""
+def build(provider: str, live: LiveConnector, name: str, credentials: Mapping[str, str | None],
+          defaults: Mapping[str, Any] | None = None) -> Imported:
+    """The manifest body for one complete live connector (fields in the manifest's usual order).
+
+    Scope values equal to the platform's defaults (``Provider.scope_defaults``) are left out: the
+    manifest would otherwise own them, and pin them against a platform that changes its defaults."""
     f = live.fields
     body: dict[str, Any] = {"provider": provider, "source": f.get("source") or live.source}
     for key in ("target", "member", "description"):
         if f.get(key) is not None:
             body[key] = f[key]
-    if f.get("scope"):
-        body["scope"] = f["scope"]
+    scope = f.get("scope")
+    if isinstance(scope, dict) and defaults:
+        scope = {k: v for k, v in scope.items() if not (k in defaults and same(v, defaults[k]))}
+    if scope:
+        body["scope"] = scope
     if f.get("schedule"):
         body["schedule"] = schedule_body(f["schedule"])
     if f.get("syncs"):

@@ -1,7 +1,9 @@
 """``reconcile drift``: the plan, for scheduled jobs. Exit 0 in sync, 2 drifted, 1 error.
 
-Drift is anything a plan would change: a field edited on a platform, a connector deleted there, an
-entry the state still has to record. It is shown as the plan that would correct it.
+Drift is anything a plan would change: a field the manifests own edited on a platform, a connector
+deleted there, an entry the state still has to record. It is shown as the plan that would correct it.
+Fields the manifests never declared (server defaults, values set in the platform's UI) are the
+platform's, and never drift (docs/state.md, "Field ownership").
 """
 from __future__ import annotations
 

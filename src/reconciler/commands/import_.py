@@ -96,7 +96,8 @@ def command(path: str, provider_name: str, target: str | None, out_dir: str | No
             return
         names = importer.choose_names(lives, set(manifest.connectors) | set(state.entries))
         cfg = manifest.providers[provider_name]
-        items = [importer.build(provider_name, l, names[l.id], provider.credential_template(l)) for l in lives]
+        items = [importer.build(provider_name, l, names[l.id], provider.credential_template(l),
+                                provider.scope_defaults(l.source)) for l in lives]
         out_file = _free_file(directory, provider_name)
         text = importer.render(provider_name, cfg.type, items, schema_ref=_schema_ref(manifest, directory),
                                when=datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -20,6 +20,7 @@ from ..errors import ReconcileError
 from ..fingerprint import fingerprint_key, renamed
 from ..manifest import load
 from ..model import Manifest
+from ..plan.ownership import dotted, owned_paths, platform_owned, value_at
 from ..state import StateBackend, holder_description, open_backend
 from ..state.model import StateEntry
 
@@ -114,14 +115,35 @@ def list_(path: str, sandbox: bool, state_path: str | None, fmt: str) -> None:
 @click.argument("name")
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 def show(path: str, sandbox: bool, state_path: str | None, name: str, fmt: str) -> None:
-    """Everything the state holds about NAME (credentials only as a keyed fingerprint)."""
+    """Everything the state holds about NAME (credentials only as a keyed fingerprint).
+
+    ``owned`` lists the fields the manifests own (as last applied); ``platform_owned`` the live values
+    nobody declared (server defaults, values set in the platform's UI), as last seen: plans leave
+    those alone."""
     with ExitStack() as stack:
         entry = _entry(_backend(stack, path, sandbox, state_path), name)
-    doc: dict[str, Any] = entry.to_json()
+    doc = _show_doc(entry)
     if fmt == "json":
         console.out(json.dumps(doc, indent=2, sort_keys=True))
     else:
         console.out(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), nl=False)
+
+
+def _show_doc(entry: StateEntry) -> dict[str, Any]:
+    doc: dict[str, Any] = entry.to_json()
+    applied, seen = doc.pop("last_applied"), doc.pop("fields")
+    if applied is None:
+        doc["owned"] = None
+        doc["ownership"] = ("not recorded yet (an entry from before field ownership, or imported): the fields the "
+                            "manifests declare are owned; the next apply records them")
+    else:
+        paths = owned_paths(applied)
+        doc["owned"] = {dotted(p): value_at(applied, p) for p in sorted(paths)}
+    # unknown without a record (the manifests say what is owned) or before the live object was read
+    doc["platform_owned"] = (None if applied is None or seen is None
+                             else dict(sorted(platform_owned(seen, owned_paths(applied)).items())))
+    doc["last_seen"] = seen  # the live projection when last seen
+    return doc
 
 
 @command.command("rm")

@@ -149,8 +149,9 @@ class AirweaveProvider(Provider):
             schedule = connector.schedule.as_dict()
             if "cron" in schedule:
                 schedule["cron"] = _cron(schedule["cron"])
-            if "manual" not in schedule:
-                fields["schedule"] = schedule
+            # manual is "no schedule" live; declared, it is owned (None: declared, not set), so a
+            # cron set in the UI plans back to manual instead of being the platform's
+            fields["schedule"] = None if "manual" in schedule else schedule
         return fields
 
     def _from_item(self, item: dict[str, Any]) -> LiveConnector:

@@ -1,0 +1,293 @@
+"""Field ownership (issue #12 §1, DESIGN.md "Field ownership", docs/state.md): the three-way diff.
+
+Pure planner tests for the three cases (declared, last applied and no longer declared, the
+platform's own), then the CLI against the Airweave emulator over loopback. The e2e tests hold
+whether or not the emulator fills in config defaults (the real server stores ``model_dump()``:
+airweave-ai/airweave, backend/airweave/platform/configs/config.py, GitHub ``branch`` default ``""``).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from conftest import run_cli
+from reconciler.model import Connector, LiveConnector, Schedule
+from reconciler.plan import planner
+from reconciler.plan.model import ActionKind, Plan
+from reconciler.plan.ownership import owned_paths, platform_owned, three_way
+from reconciler.plan.render import render_text
+from reconciler.providers.base import Capabilities
+from reconciler.state.model import StateEntry
+
+CAPS = Capabilities(updatable=frozenset({"description", "scope", "schedule", "syncs", "credentials"}),
+                    replace_on=frozenset({"source", "target"}))
+KEY = b"k" * 32
+
+
+def _match(desired: dict, live: dict, applied: dict | None, *, entry: bool = True, ignore: tuple[str, ...] = ()
+           ) -> planner.Match:
+    from reconciler.model import Lifecycle
+
+    c = Connector(name="docs", provider="p", source="github", target="coll",
+                  lifecycle=Lifecycle(ignore_changes=ignore))
+    obj = LiveConnector(id="id-1", key="docs", name="docs", source="github", target="coll", fields=live)
+    e = StateEntry(name="docs", provider="p", type="t", id="id-1", key="docs", last_applied=applied) if entry else None
+    return planner.Match(c, obj, e, desired, None, adopt=not entry)
+
+
+def _decide(m: planner.Match, defaults: dict | None = None):
+    planner.fill_unowned(m)
+    return planner.decide(m, provider="p", provider_type="t", caps=CAPS, fingerprint_key=KEY, defaults=defaults)
+
+
+BASE = {"source": "github", "target": "coll"}
+
+
+def test_declared_fields_are_compared_with_live():
+    live = {**BASE, "scope": {"repo_name": "org/a", "branch": "main"}}
+    desired = {**BASE, "scope": {"repo_name": "org/a", "branch": "release"}}
+    action = _decide(_match(desired, live, desired))
+    assert action.kind is ActionKind.UPDATE
+    assert [(c.path, c.before, c.after, c.reset) for c in action.changes] == [("scope.branch", "main", "release", False)]
+
+
+def test_a_live_value_never_declared_nor_applied_is_the_platforms():
+    # the real server fills branch "" (model_dump); a UI user set fetch_depth: neither is a change
+    live = {**BASE, "scope": {"repo_name": "org/a", "branch": "", "fetch_depth": 5}, "description": "from the UI"}
+    desired = {**BASE, "scope": {"repo_name": "org/a"}}
+    m = _match(desired, live, desired)
+    action = _decide(m)
+    assert action.kind is ActionKind.NOOP and not action.changes
+    assert m.live.unowned == {"scope.branch": "", "scope.fetch_depth": 5, "description": "from the UI"}
+
+
+def test_last_applied_but_no_longer_declared_returns_to_the_platform_default():
+    live = {**BASE, "scope": {"repo_name": "org/a", "branch": "main"}, "description": "docs"}
+    applied = {**BASE, "scope": {"repo_name": "org/a", "branch": "main"}, "description": "docs"}
+    desired = {**BASE, "scope": {"repo_name": "org/a"}}
+    m = _match(desired, live, applied)
+    action = _decide(m)
+    assert action.kind is ActionKind.UPDATE and action.reason == "changed: description, scope"
+    assert [(c.path, c.before, c.after, c.reset) for c in action.changes] == [
+        ("description", "docs", None, True), ("scope.branch", "main", None, True)]
+    # in neither the connector nor unowned: a whole-object write drops it, a merge write resets it
+    assert m.live.unowned == {}
+    text = render_text(Plan("m", "d", {"p": "t"}, [action]))
+    assert '- scope.branch = "main" -> (platform default)' in text
+    assert '- description  = "docs" -> (platform default)' in text
+    # the JSON form says so too, and reads back
+    doc = action.to_json()
+    assert {"path": "scope.branch", "before": "main", "after": None, "sensitive": False, "forces_replace": False,
+            "reset": True} in doc["changes"]
+    assert type(action).from_json(doc) == action
+
+
+def test_a_reset_already_at_the_known_default_or_ignored_or_gone_is_no_change():
+    applied = {**BASE, "scope": {"repo_name": "org/a", "branch": "main", "depth": 3}}
+    desired = {**BASE, "scope": {"repo_name": "org/a"}}
+    live = {**BASE, "scope": {"repo_name": "org/a", "branch": ""}}  # depth already gone, branch at its default
+    assert _decide(_match(desired, live, applied), defaults={"scope.branch": ""}).kind is ActionKind.NOOP
+    # unknown default: the reset is planned (the platform's value is not known to be its default)
+    assert [c.path for c in _decide(_match(desired, live, applied)).changes] == ["scope.branch"]
+    live = {**BASE, "scope": {"repo_name": "org/a", "branch": "main"}}
+    assert _decide(_match(desired, live, applied, ignore=("scope.branch",))).kind is ActionKind.NOOP
+
+
+def test_an_entry_from_before_field_ownership_owns_what_is_declared():
+    live = {**BASE, "scope": {"repo_name": "org/a", "branch": "main"}}
+    desired = {**BASE, "scope": {"repo_name": "org/a"}}
+    m = _match(desired, live, None)  # an old state: no last_applied recorded
+    assert _decide(m).kind is ActionKind.NOOP
+    assert m.live.unowned == {"scope.branch": "main"}
+    assert planner.last_applied(m) is desired
+    # an adoption owns what is declared: nothing was applied to that object yet
+    adopted = _match(desired, live, None, entry=False)
+    action = _decide(adopted)
+    assert action.kind is ActionKind.NOOP and action.adopt
+
+
+def test_a_declared_none_means_not_set_and_equals_absent():
+    live = {**BASE}
+    desired = {**BASE, "schedule": None}
+    assert three_way(live, desired, desired) == []
+    changes = three_way({**BASE, "schedule": {"cron": "0 3 * * *"}}, desired, desired)
+    assert [(c.path, c.after, c.reset) for c in changes] == [("schedule", None, True)]
+
+
+def test_syncs_are_owned_key_by_key_and_schedules_as_a_whole():
+    assert owned_paths({"syncs": {"issues": {"every": 60}}, "schedule": {"cron": "x"}}) == {
+        ("syncs", "issues"), ("schedule",)}
+    live = {"source": "gh", "syncs": {"issues": {"every": 3600}, "prs": {"every": 60}}}
+    changes = three_way(live, {"source": "gh"}, {"source": "gh", "syncs": {"issues": {"every": 3600}}})
+    assert [(c.path, c.reset, c.note) for c in changes] == [("syncs.issues", True, "every hour -> platform default")]
+    assert platform_owned(live, {("source",)}) == {"syncs.issues": {"every": 3600}, "syncs.prs": {"every": 60}}
+    # a schedule changing form is one change, not a platform-owned leftover key
+    changes = three_way({"schedule": {"cron": "0 3 * * *"}}, {"schedule": {"continuous": True}},
+                        {"schedule": {"continuous": True}})
+    assert changes and all(c.top == "schedule" and not c.reset for c in changes)
+    assert platform_owned({"schedule": {"cron": "0 3 * * *"}}, {("schedule",)}) == {}
+
+
+def test_credentials_and_replaces_still_plan():
+    from reconciler.fingerprint import fingerprint
+    from reconciler.model import Secret
+
+    live = {**BASE, "scope": {"repo_name": "org/a", "branch": ""}}
+    desired = {"source": "gitlab", "target": "coll", "scope": {"repo_name": "org/a"}}
+    m = _match(desired, live, desired)
+    m.entry.fingerprint = fingerprint("docs", {"token": Secret("old")}, KEY)
+    m.fingerprint = fingerprint("docs", {"token": Secret("new")}, KEY)
+    action = _decide(m)
+    assert action.kind is ActionKind.REPLACE
+    assert [(c.path, c.forces_replace) for c in action.changes] == [("source", True), ("credentials", False)]
+
+
+# -- through the CLI, against the Airweave emulator --------------------------------------------------
+COLLECTION = "docs-ab123"
+API_KEY = "aw-own-key-51f0"
+TOKEN = "ghp_ownershipTOKEN0001"
+
+
+def _manifest(scope: dict, extra: str = "") -> str:
+    lines = ["version: 1", "providers:", "  aw:", "    type: airweave", "    url: ${AW_URL}", "    api_key: ${AW_KEY}",
+             "connectors:", "  docs-github:", "    provider: aw", "    source: github", f"    target: {COLLECTION}",
+             "    scope:"]
+    lines += [f"      {k}: {json.dumps(v)}" for k, v in scope.items()]
+    lines += ["    credentials:", "      personal_access_token: ${GH_TOKEN}"]
+    return "\n".join(lines) + "\n" + extra
+
+
+class Project:
+    def __init__(self, root: Path, emu) -> None:
+        self.root, self.emu = root, emu
+        self.env = {"AW_URL": emu.url, "AW_KEY": API_KEY, "GH_TOKEN": TOKEN}
+        root.mkdir(parents=True, exist_ok=True)
+
+    def write(self, scope: dict) -> None:
+        (self.root / "connectors.yaml").write_text(_manifest(scope))
+
+    def run(self, *args: str):
+        result = run_cli(*args, env=self.env)
+        assert TOKEN not in result.output and API_KEY not in result.output
+        return result
+
+    def plan(self):
+        return self.run("plan", str(self.root), "--detailed-exitcode")
+
+    def apply(self):
+        r = self.run("apply", str(self.root), "--yes")
+        assert r.code == 0, r.output
+        return r
+
+    def show(self) -> dict:
+        r = self.run("state", "show", str(self.root), "docs-github")
+        assert r.code == 0, r.output
+        return yaml.safe_load(r.stdout)
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.emu.url, headers={"x-api-key": API_KEY}, timeout=10)
+
+    def live_config(self) -> dict:
+        with self.api() as c:
+            (item,) = c.get("/source-connections", params={"collection": COLLECTION}).json()
+            return c.get(f"/source-connections/{item['id']}").json()["config"]
+
+    def set_config(self, config: dict) -> None:
+        """Out of band, as a person in the platform's UI would."""
+        with self.api() as c:
+            (item,) = c.get("/source-connections", params={"collection": COLLECTION}).json()
+            c.patch(f"/source-connections/{item['id']}", json={"config": config}).raise_for_status()
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / ".reconcile" / "state.json"
+
+
+@pytest.fixture
+def project(tmp_path, emulator):
+    return Project(tmp_path / "m", emulator("airweave", targets=[COLLECTION], api_key=API_KEY))
+
+
+def test_removing_a_declared_key_resets_it_then_converges(project):
+    project.write({"repo_name": "org/docs", "branch": "main"})
+    project.apply()
+    assert project.plan().code == 0
+    assert project.show()["owned"]["scope.branch"] == "main"
+
+    project.write({"repo_name": "org/docs"})
+    r = project.plan()
+    assert r.code == 2, r.output
+    assert '- scope.branch = "main" -> (platform default)' in r.stdout, r.stdout
+    project.apply()
+    assert project.live_config().get("branch") in (None, "")  # dropped; a real server fills ""
+    r = project.plan()
+    assert r.code == 0, r.output
+    shown = project.show()
+    assert "scope.branch" not in shown["owned"] and shown["owned"]["scope.repo_name"] == "org/docs"
+
+
+def test_a_value_set_out_of_band_on_an_undeclared_field_is_the_platforms(project):
+    project.write({"repo_name": "org/docs"})
+    project.apply()
+    project.set_config({**project.live_config(), "branch": "from-the-ui"})
+    r = project.plan()
+    assert r.code == 0, r.output
+    assert project.run("drift", str(project.root)).code == 0
+    project.apply()  # no change: a state-only refresh records what it saw
+    shown = project.show()
+    assert shown["platform_owned"] == {"scope.branch": "from-the-ui"}
+    assert shown["owned"] == {"scope.repo_name": "org/docs", "source": "github", "target": COLLECTION}
+    # an owned field changed out of band is drift, and only that one is shown
+    project.set_config({"repo_name": "org/other", "branch": "from-the-ui"})
+    r = project.run("drift", str(project.root))
+    assert r.code == 2, r.output
+    assert '~ scope.repo_name = "org/other" -> "org/docs"' in r.stdout and "scope.branch" not in r.stdout
+
+
+def test_a_state_from_before_field_ownership_migrates(project):
+    project.write({"repo_name": "org/docs", "branch": "main"})
+    project.apply()
+    doc = json.loads(project.state_file.read_text())
+    for entry in doc["connectors"].values():
+        del entry["last_applied"]  # what the previous version wrote
+    project.state_file.write_text(json.dumps(doc))
+    shown = project.show()
+    assert shown["owned"] is None and "not recorded yet" in shown["ownership"]
+    r = project.plan()
+    assert r.code == 0, r.output  # the declared keys are owned: nothing to change
+    project.apply()
+    entry = json.loads(project.state_file.read_text())["connectors"]["docs-github"]
+    assert entry["last_applied"]["scope"] == {"repo_name": "org/docs", "branch": "main"}
+    # now recorded, so a key removed from the manifest is reset
+    project.write({"repo_name": "org/docs"})
+    r = project.plan()
+    assert r.code == 2 and '- scope.branch = "main" -> (platform default)' in r.stdout, r.output
+
+
+def test_import_leaves_out_values_at_the_platforms_defaults():
+    from reconciler import importer
+
+    live = LiveConnector(id="i1", key="docs", name="docs", source="github", target=COLLECTION,
+                         fields={"source": "github", "target": COLLECTION,
+                                 "scope": {"repo_name": "org/docs", "branch": "", "depth": 0}})
+    item = importer.build("aw", live, "docs", {}, {"branch": "", "depth": 1})
+    assert item.body["scope"] == {"repo_name": "org/docs", "depth": 0}
+    assert importer.build("aw", live, "docs", {}).body["scope"] == live.fields["scope"]
+
+
+def test_a_declared_manual_schedule_owns_the_schedule(project):
+    (project.root / "connectors.yaml").write_text(_manifest({"repo_name": "org/docs"}).replace(
+        "    credentials:", "    schedule:\n      manual: true\n    credentials:", 1))
+    project.apply()
+    assert project.plan().code == 0
+    with project.api() as c:
+        (item,) = c.get("/source-connections", params={"collection": COLLECTION}).json()
+        c.patch(f"/source-connections/{item['id']}", json={"schedule": {"cron": "0 3 * * *"}}).raise_for_status()
+    r = project.plan()
+    assert r.code == 2 and '- schedule = {"cron": "0 3 * * *"} -> (platform default)' in r.stdout, r.output
+    project.apply()
+    assert project.plan().code == 0
