@@ -49,7 +49,7 @@ PLATFORMS = {
                  {"personal_access_token": "${TOK}"}),
         Platform("nango", ["github-prod"], "github-prod", None,
                  lambda n, v: {"team": n, "tier": v},
-                 {"type": "API_KEY", "apiKey": "${TOK}"}),
+                 {"type": "OAUTH2", "access_token": "${TOK}"}),
         Platform("airstore", ["ws_abc123"], "github", "ws_abc123",
                  lambda n, v: {"scope": f"repo:{v}"},
                  {"access_token": "${TOK}"}, extra=lambda n: {"member": f"mem_{n.replace('-', '_')}"}),

@@ -45,7 +45,7 @@ def assert_no_secret(live: LiveConnector, *secrets: str) -> None:
 
 @pytest.fixture
 def setup(emulator):
-    emu = emulator("nango", targets=["github-prod", "slack-main"])
+    emu = emulator("nango", targets=["github-prod", "slack-main", "posthog-prod"], sync_creation_delay=0.05)
     provider = make_provider(emu)
     yield emu, provider
     provider.close()
@@ -116,12 +116,12 @@ def test_ownership_tag_and_adoption_keeps_other_tags(setup):
         tags = client.get("/connections/acme", params={"provider_config_key": "github-prod"}).json()["tags"]
         assert tags == {OWNER_TAG: OWNER_VALUE}
         client.post("/connections", json={"provider_config_key": "slack-main", "connection_id": "hand-made",
-                                          "credentials": {"type": "API_KEY", "apiKey": "k-hand"},
+                                          "credentials": {"type": "OAUTH2", "access_token": "k-hand"},
                                           "tags": {"team": "ops"}})
     hand = live_by_key(provider)["slack-main/hand-made"]
     assert hand.owned is False
     adopted = Connector(name="hand-made", provider="nango", source="slack-main", syncs={},
-                        credentials={"type": Secret("API_KEY"), "apiKey": Secret("k-hand")})
+                        credentials={"type": Secret("OAUTH2"), "access_token": Secret("k-hand")})
     provider.update(adopted, hand, frozenset())
     again = live_by_key(provider)["slack-main/hand-made"]
     assert again.owned is True and again.extra["tags"] == {"team": "ops", OWNER_TAG: OWNER_VALUE}
@@ -161,7 +161,8 @@ def test_401_is_a_clear_provider_error(setup):
     wrong = make_provider(emu, key="wrong-key-abcdef")
     with pytest.raises(ProviderError) as info:
         list(wrong.list([]))
-    assert info.value.status == 401 and "unknown_account" in str(info.value)
+    # not a UUID: the real server's invalid_secret_key_format (a well-formed unknown key: unknown_account)
+    assert info.value.status == 401 and "invalid_secret_key_format" in str(info.value)
     assert "wrong-key-abcdef" not in str(info.value)
     wrong.close()
 
@@ -170,8 +171,8 @@ def test_400_and_unknown_integration_errors(setup):
     _, provider = setup
     with pytest.raises(NotFound) as info:
         provider.create(connector(source="nope"), idempotency_key="k")
-    assert "unknown_provider_config" in str(info.value)
-    bad = Connector(name="b", provider="nango", source="github-prod",
+    assert "not_found" in str(info.value)  # real server v0.71.4: an unknown integration on create
+    bad = Connector(name="b", provider="nango", source="posthog-prod",
                     credentials={"type": Secret("API_KEY"), "api_key": Secret("k-wrong-spelling")})
     with pytest.raises(ProviderError) as info:
         provider.create(bad, idempotency_key="k")
@@ -190,7 +191,7 @@ def test_pagination_reads_every_page(setup):
     provider.page_size = 2
     before = emu.stats["requests"].get("GET /connections", 0)
     keys = [live.key for live in provider.list([])]
-    assert keys == [f"github-prod/c{i}" for i in range(5)]
+    assert keys == [f"github-prod/c{i}" for i in reversed(range(5))]  # newest first
     assert emu.stats["requests"]["GET /connections"] - before == 3
 
 
@@ -209,7 +210,8 @@ def test_list_call_budget(setup):
 
 
 def test_faults_are_retried_without_duplicates(emulator):
-    emu = emulator("nango", targets=["github-prod"], fail_rate=0.25, throttle_rate=0.2, drop_rate=0.3, seed=7)
+    emu = emulator("nango", targets=["github-prod"], fail_rate=0.25, throttle_rate=0.2, drop_rate=0.3, seed=7,
+                   sync_creation_delay=0.05)
     provider = make_provider(emu)
     provider.http.retry = type(provider.http.retry)(attempts=12, base_delay=0.01, max_delay=0.05)
     for i in range(4):
@@ -242,7 +244,6 @@ def test_credentials_never_reach_live_objects(setup):
 def test_trigger_sync_runs_to_completion(setup):
     _, provider = setup
     provider.create(connector(), idempotency_key="k")
-    time.sleep(0.35)  # let the auto-started initial run finish
     live = live_by_key(provider)["github-prod/acme"]
     job = provider.trigger_sync(live)
     assert not job.done
@@ -256,7 +257,7 @@ def test_trigger_sync_runs_to_completion(setup):
 
 
 def test_failing_sync_reports_failed(emulator):
-    emu = emulator("nango", targets=["github-prod"], sync_fail=True)
+    emu = emulator("nango", targets=["github-prod"], sync_fail=True, sync_creation_delay=0.05)
     provider = make_provider(emu)
     live = provider.create(connector(), idempotency_key="k")
     job = provider.trigger_sync(live)

@@ -52,6 +52,14 @@ class EmulatorConfig:
     sync_duration: float = 1.0  # seconds a sync job takes from queued to completed
     sync_fail: bool = False  # every sync job ends failed
     page_limit_max: int | None = None  # override the platform's page-size cap (benchmarks)
+    # Nango: seconds after a create before the connection's syncs exist (the real server makes them in
+    # the background; a frequency PUT before then is 400 unknown_sync). Tests shorten it.
+    sync_creation_delay: float = 1.0
+    # Nango: requests a window allows per account (the real server: 200 a minute), then 429 with
+    # Retry-After. Off (None) by default: the suite's benchmarks and bulk tests send more than 200
+    # requests a minute to one emulator and would stall for the rest of the window.
+    rate_limit: int | None = None
+    rate_limit_window: float = 60.0
 
 
 def now_iso() -> str:

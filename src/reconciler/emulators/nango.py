@@ -1,15 +1,24 @@
 """A local Nango: the current ``/connections`` API, metadata, per-sync frequency, sync trigger/status.
 
-Shapes follow ``specs/nango-openapi.yaml`` field for field. Errors use Nango's ``StdError`` body,
+Shapes follow ``specs/nango-openapi.yaml`` field for field; status codes and error codes follow the
+real server (v0.71.4, run on loopback; ``shared/providers.md`` "Real-server facts"), which differs
+from the spec in places (``POST /connections`` answers 201). Errors use Nango's ``StdError`` body,
 ``{"error": {"code": ..., "message": ..., "errors": [...]}}``. Integrations named by
-``config.targets`` are pre-created; each gets the syncs of its provider's catalogue entry (the
-provider is guessed from the unique key's prefix, e.g. ``github-prod`` → ``github``), because real
-Nango's syncs come from scripts deployed per integration and a connection only has those.
+``config.targets`` are pre-created; each gets the auth mode and syncs of its provider's catalogue
+entry (the provider is guessed from the unique key's prefix, e.g. ``github-prod`` → ``github``),
+because real Nango's syncs come from scripts deployed per integration and a connection only has
+those.
+
+Like the real server, a new connection's syncs are created in the background after the create has
+answered (``config.sync_creation_delay``), and they do not run until triggered: a sync that never
+ran reports ``SUCCESS`` without ``finishedAt``. ``config.rate_limit`` turns on the per-account
+limit (real: 200 a minute) with its 429, ``Retry-After`` and ``X-RateLimit-*`` headers.
 """
 from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -21,18 +30,23 @@ from starlette.routing import Route
 
 from .base import EmulatorConfig, JobClock, Store, new_id, now_iso
 
-# provider -> [(sync name, default frequency, model)]; the first matching prefix wins
-CATALOGUE: list[tuple[str, list[tuple[str, str, str]]]] = [
-    ("google-drive", [("documents", "every hour", "Document")]),
-    ("github", [("issues", "every hour", "GithubIssue"), ("pull-requests", "every 6 hours", "GithubPullRequest")]),
-    ("slack", [("messages", "every 30 minutes", "SlackMessage"), ("channels", "every day", "SlackChannel"),
-               ("users", "every day", "SlackUser")]),
-    ("notion", [("pages", "every 6 hours", "NotionPage")]),
-    ("hubspot", [("contacts", "every hour", "HubspotContact")]),
+# provider -> (auth mode, [(sync name, default frequency, model)]); the first matching prefix wins
+CATALOGUE: list[tuple[str, str, list[tuple[str, str, str]]]] = [
+    ("google-drive", "OAUTH2", [("documents", "every hour", "Document")]),
+    ("github", "OAUTH2", [("issues", "every hour", "GithubIssue"),
+                          ("pull-requests", "every 6 hours", "GithubPullRequest")]),
+    ("slack", "OAUTH2", [("messages", "every 30 minutes", "SlackMessage"), ("channels", "every day", "SlackChannel"),
+                         ("users", "every day", "SlackUser")]),
+    ("notion", "OAUTH2", [("pages", "every 6 hours", "NotionPage")]),
+    ("hubspot", "OAUTH2", [("contacts", "every hour", "HubspotContact")]),
+    ("posthog", "API_KEY", [("events", "every day", "PosthogEvent")]),
+    ("freshdesk", "BASIC", [("tickets", "every hour", "FreshdeskTicket")]),
+    ("zoom", "OAUTH2", []),  # an integration with no sync scripts deployed
 ]
+GENERIC_AUTH = "OAUTH2"
 GENERIC_SYNCS = [("records", "every day", "Record")]
 
-DEFAULT_PAGE_MAX = 1000  # Nango refuses larger pages rather than truncating silently
+DEFAULT_PAGE_MAX = 2000  # the real server: limit=2000 is accepted, 2001 is 400 invalid_query_params
 MIN_FREQUENCY_S = 30.0
 MAX_TAGS = 10
 MAX_TAG_VALUE = 255
@@ -96,11 +110,40 @@ def invalid(kind: str, problems: list[tuple[list[str | int], str]]) -> ApiError:
                     [{"code": "custom", "message": m, "path": p} for p, m in problems])
 
 
-def _catalogue_for(unique_key: str) -> tuple[str, list[tuple[str, str, str]]]:
-    for provider, syncs in CATALOGUE:
+def _catalogue_for(unique_key: str) -> tuple[str, str, list[tuple[str, str, str]]]:
+    for provider, auth_mode, syncs in CATALOGUE:
         if unique_key == provider or unique_key.startswith(provider + "-"):
-            return provider, syncs
-    return unique_key.split("-")[0] or unique_key, GENERIC_SYNCS
+            return provider, auth_mode, syncs
+    return unique_key.split("-")[0] or unique_key, GENERIC_AUTH, GENERIC_SYNCS
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+def answered_frequency(text: str) -> str:
+    """What the real frequency PUT answers for a frequency it was sent: the interval without its
+    ``every`` (``"every 2 hours"`` → ``"2 hours"``), as ``getInterval(...).interval`` gives it."""
+    return re.sub(r"^\s*every\s+", "", text, flags=re.I).strip()
+
+
+class RateLimiter:
+    """Per-account fixed windows, like ``rate-limiter-flexible`` (points per ``duration``, the
+    window opening at its first request). ``consume`` answers (allowed, remaining, seconds to reset)."""
+
+    def __init__(self, points: int, window: float) -> None:
+        self.points, self.window = points, window
+        self.lock = threading.Lock()
+        self.windows: dict[str, tuple[float, int]] = {}
+
+    def consume(self, key: str) -> tuple[bool, int, float]:
+        now = time.monotonic()
+        with self.lock:
+            start, used = self.windows.get(key, (now, 0))
+            if now - start >= self.window:
+                start, used = now, 0
+            used += 1
+            self.windows[key] = (start, used)
+        return used <= self.points, max(0, self.points - used), max(0.0, start + self.window - now)
 
 
 def _check_tags(tags: Any, path: list[str | int]) -> tuple[dict[str, str] | None, list[tuple[list[str | int], str]]]:
@@ -120,12 +163,15 @@ def _check_tags(tags: Any, path: list[str | int]) -> tuple[dict[str, str] | None
     return out, problems
 
 
-def _check_credentials(creds: Any) -> list[tuple[list[str | int], str]]:
+def _check_credentials(creds: Any, auth_mode: str | None = None) -> list[tuple[list[str | int], str]]:
     if not isinstance(creds, dict):
         return [(["credentials"], "Required" if creds is None else "Expected object")]
     ctype = creds.get("type")
     if ctype not in CREDENTIAL_TYPES:
         return [(["credentials", "type"], f"Invalid enum value. Expected {' | '.join(CREDENTIAL_TYPES)}")]
+    if auth_mode is not None and ctype != auth_mode:
+        # the real server: a credential whose type is not the integration's auth mode is 400 invalid_body
+        return [(["credentials", "type"], f"The integration's auth mode is {auth_mode}, not {ctype}")]
     required, allowed = CREDENTIAL_TYPES[ctype]
     problems: list[tuple[list[str | int], str]] = []
     for name in sorted(required - creds.keys()):
@@ -145,6 +191,7 @@ class Nango:
         self.config = config
         self.clock = JobClock(config.sync_duration, config.sync_fail)
         self.page_max = config.page_limit_max or DEFAULT_PAGE_MAX
+        self.limiter = RateLimiter(config.rate_limit, config.rate_limit_window) if config.rate_limit else None
         self.store = Store("nango", config.data_dir, {"next_id": 1, "integrations": {}, "connections": {}})
         with self.store.lock:
             for key in config.targets:
@@ -154,10 +201,11 @@ class Nango:
 
     # -- helpers ------------------------------------------------------------------------------
     def _add_integration(self, key: str) -> None:
-        provider, syncs = _catalogue_for(key)
+        provider, auth_mode, syncs = _catalogue_for(key)
         stamp = now_iso()
         self.store.data["integrations"][key] = {
             "unique_key": key, "display_name": provider.replace("-", " ").title(), "provider": provider,
+            "auth_mode": auth_mode,
             "logo": f"https://app.nango.dev/images/template-logos/{provider}.svg",
             "created_at": stamp, "updated_at": stamp, "forward_webhooks": True,
             "syncs": [{"id": i + 1, "name": n, "runs": f, "model": m} for i, (n, f, m) in enumerate(syncs)],
@@ -168,20 +216,26 @@ class Nango:
         self.store.data["next_id"] = value + 1
         return value
 
-    def _integration(self, key: str, status: int = 404) -> dict[str, Any]:
+    def _integration(self, key: str, status: int = 400, code: str = "unknown_provider_config") -> dict[str, Any]:
         integration = self.store.data["integrations"].get(key)
         if integration is None:
-            raise ApiError(status, "unknown_provider_config",
+            raise ApiError(status, code,
                            "Provider config not found for the given provider config key. Please make sure the "
                            "provider config exists in the Nango dashboard.")
         return integration
 
-    def _connection(self, connection_id: str, pck: str | None, status: int = 404) -> dict[str, Any]:
+    def _connection(self, connection_id: str, pck: str | None, status: int = 404,
+                    code: str = "unknown_connection") -> dict[str, Any]:
         conn = self.store.data["connections"].get(f"{pck}/{connection_id}")
         if conn is None:
-            raise ApiError(status, "unknown_connection",
+            raise ApiError(status, code,
                            f"Connection not found: connection_id={connection_id!r}, provider_config_key={pck!r}")
         return conn
+
+    @staticmethod
+    def _syncs(conn: dict[str, Any]) -> dict[str, Any]:
+        """The connection's syncs that exist yet (made in the background after the create)."""
+        return conn["syncs"] if time.time() >= conn.get("syncs_ready_at", 0) else {}
 
     @staticmethod
     async def _body(request: Request) -> dict[str, Any]:
@@ -194,17 +248,22 @@ class Nango:
             raise invalid("invalid_body", [([], "Expected object")])
         return body
 
-    def _authorised(self, request: Request) -> None:
+    def _authorised(self, request: Request) -> str:
+        """The account's key. Real secret keys are UUIDs; the emulator's own ``api_key`` is accepted
+        whatever its shape (tests and the sandbox use readable ones), any other key is judged as the
+        real server does: not ``Bearer <uuid>`` → invalid_secret_key_format, else unknown_account."""
         header = request.headers.get("authorization")
         if not header:
             raise ApiError(401, "missing_auth_header",
                            "Authentication failed. The request is missing the Authorization header.")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "malformed_auth_header",
-                           "Authentication failed. The provided Authorization header is malformed.")
-        if token.strip() != self.config.api_key:
-            raise ApiError(401, "unknown_account", "Authentication failed. The provided secret key is invalid.")
+        token = token.strip()
+        if scheme == "Bearer" and token == self.config.api_key:
+            return token
+        if scheme != "Bearer" or not _UUID.match(token):
+            raise ApiError(401, "invalid_secret_key_format",
+                           "Authentication failed. The provided secret key is not a UUID v4.")
+        raise ApiError(401, "unknown_account", "Authentication failed. The provided secret key is invalid.")
 
     @staticmethod
     def _public_credentials(creds: dict[str, Any], with_refresh: bool) -> dict[str, Any]:
@@ -225,6 +284,7 @@ class Nango:
             "connection_config": dict(conn["connection_config"]), "tags": dict(conn["tags"]),
             "created_at": conn["created_at"], "updated_at": conn["updated_at"],
             "last_fetched_at": conn["last_fetched_at"],
+            "webhook_url_override": conn.get("webhook_url_override"),
             "credentials": self._public_credentials(conn["credentials"], with_refresh),
         }
 
@@ -235,6 +295,7 @@ class Nango:
             "provider_config_key": conn["provider_config_key"], "created": conn["created_at"],
             "metadata": dict(conn["metadata"]) if conn["metadata"] else None, "tags": dict(conn["tags"]),
             "errors": list(conn["errors"]), "end_user": None,
+            "webhook_url_override": conn.get("webhook_url_override"),
         }
 
     # -- connections --------------------------------------------------------------------------
@@ -265,7 +326,8 @@ class Nango:
             if match:
                 tag_filter[match.group(1).lower()] = value
         with self.store.lock:
-            items = sorted(self.store.data["connections"].values(), key=lambda c: c["id"])
+            # newest first, as the real server lists them
+            items = sorted(self.store.data["connections"].values(), key=lambda c: c["id"], reverse=True)
             if "connectionId" in q:
                 items = [c for c in items if c["connection_id"] == q["connectionId"]]
             if q.get("search"):
@@ -285,7 +347,6 @@ class Nango:
         connection_id = body.get("connection_id", None)
         if connection_id is not None and (not isinstance(connection_id, str) or not connection_id):
             problems.append((["connection_id"], "Expected non-empty string"))
-        problems += _check_credentials(body.get("credentials"))
         for name in ("metadata", "connection_config"):
             if name in body and not isinstance(body[name], dict):
                 problems.append(([name], "Expected object"))
@@ -296,7 +357,10 @@ class Nango:
         if problems:
             raise invalid("invalid_body", problems)
         with self.store.lock:
-            integration = self._integration(pck)
+            integration = self._integration(pck, 404, "not_found")
+            problems = _check_credentials(body.get("credentials"), integration.get("auth_mode"))
+            if problems:
+                raise invalid("invalid_body", problems)
             connection_id = connection_id or new_id()
             key = f"{pck}/{connection_id}"
             stamp = now_iso()
@@ -306,10 +370,13 @@ class Nango:
                     "id": self._next_id(), "connection_id": connection_id, "provider_config_key": pck,
                     "provider": integration["provider"], "created_at": stamp, "metadata": {},
                     "connection_config": {}, "tags": {}, "errors": [], "syncs": {},
+                    "webhook_url_override": None,
+                    # the real server makes the syncs after answering; until then they do not exist
+                    "syncs_ready_at": time.time() + self.config.sync_creation_delay,
                 }
                 for sync in integration["syncs"]:
-                    # auto_start: a new connection's syncs run once straight away, as on Nango
-                    conn["syncs"][sync["name"]] = {"id": new_id(), "frequency": None, "jobs": [self.clock.new()]}
+                    # no job: a sync that never ran reports SUCCESS without finishedAt
+                    conn["syncs"][sync["name"]] = {"id": new_id(), "frequency": None, "jobs": []}
                 self.store.data["connections"][key] = conn
             conn["credentials"] = dict(body["credentials"])
             for name in ("metadata", "connection_config"):
@@ -319,7 +386,7 @@ class Nango:
                 conn["tags"] = tags
             conn["updated_at"] = conn["last_fetched_at"] = stamp
             self.store.save()
-            return JSONResponse(self._full(conn))
+            return JSONResponse(self._full(conn), status_code=201)
 
     def _pck_query(self, request: Request) -> str:
         pck = request.query_params.get("provider_config_key")
@@ -331,8 +398,8 @@ class Nango:
         pck = self._pck_query(request)
         with_refresh = request.query_params.get("refresh_token") == "true"
         with self.store.lock:
-            self._integration(pck, 400)
-            conn = self._connection(request.path_params["connection_id"], pck)
+            self._integration(pck)
+            conn = self._connection(request.path_params["connection_id"], pck, 404, "not_found")
             conn["last_fetched_at"] = now_iso()
             self.store.save()
             return JSONResponse(self._full(conn, with_refresh))
@@ -351,7 +418,8 @@ class Nango:
         if problems:
             raise invalid("invalid_body", problems)
         with self.store.lock:
-            conn = self._connection(request.path_params["connection_id"], pck)
+            self._integration(pck)
+            conn = self._connection(request.path_params["connection_id"], pck, 404, "not_found")
             if tags is not None:
                 conn["tags"] = tags
             if "webhook_url_override" in body:
@@ -363,7 +431,9 @@ class Nango:
     async def delete_connection(self, request: Request) -> JSONResponse:
         pck = self._pck_query(request)
         with self.store.lock:
-            conn = self._connection(request.path_params["connection_id"], pck)
+            self._integration(pck)
+            # the real server: a connection that is gone is 400 unknown_connection (not 404)
+            conn = self._connection(request.path_params["connection_id"], pck, 400)
             del self.store.data["connections"][f"{pck}/{conn['connection_id']}"]
             self.store.save()
         return JSONResponse({"success": True})
@@ -420,7 +490,7 @@ class Nango:
         if page < 0 or not 1 <= limit <= 100:
             raise invalid("invalid_query_params", [(["limit"], "Number must be between 1 and 100")])
         with self.store.lock:
-            integration = self._integration(request.path_params["unique_key"])
+            integration = self._integration(request.path_params["unique_key"], 404, "not_found")
             functions = [] if q.get("type") not in (None, "sync") else [
                 {"name": s["name"], "type": "sync", "returns": [s["model"]], "json_schema": None,
                  "runs": s["runs"], "auto_start": True, "track_deletes": False, "id": s["id"], "enabled": True,
@@ -430,20 +500,9 @@ class Nango:
                              "pagination": {"total": len(functions), "page": page, "limit": limit}})
 
     # -- syncs -------------------------------------------------------------------------------
-    def _sync_names(self, integration: dict[str, Any], requested: Any) -> list[str]:
-        known = [s["name"] for s in integration["syncs"]]
-        if requested in ([], None):
-            return known
-        if not isinstance(requested, list):
-            raise invalid("invalid_body", [(["syncs"], "Expected array")])
-        names = [r["name"] if isinstance(r, dict) else r for r in requested]
-        missing = [n for n in names if n not in known]
-        if missing:
-            raise ApiError(400, "unknown_sync", f"Unknown sync(s) for {integration['unique_key']}: "
-                           f"{', '.join(map(str, missing))}")
-        return names
-
     async def update_frequency(self, request: Request) -> JSONResponse:
+        if request.query_params:
+            raise invalid("invalid_query_params", [([k], "Unrecognized key") for k in request.query_params])
         body = await self._body(request)
         problems: list[tuple[list[str | int], str]] = []
         for name in ("provider_config_key", "connection_id", "sync_name"):
@@ -458,35 +517,59 @@ class Nango:
                 problems.append((["frequency"], "Invalid frequency: use the ms notation, e.g. 'every hour'"))
             elif seconds < MIN_FREQUENCY_S:
                 problems.append((["frequency"], "Frequency must be at least 30 seconds"))
+        unknown = sorted(body.keys() - {"provider_config_key", "connection_id", "sync_name", "sync_variant",
+                                        "frequency"})
+        problems += [([k], "Unrecognized key") for k in unknown]
         if problems:
             raise invalid("invalid_body", problems)
         with self.store.lock:
-            integration = self._integration(body["provider_config_key"], 400)
+            # the real server looks the connection up first (an unknown integration finds none either)
             conn = self._connection(body["connection_id"], body["provider_config_key"], 400)
-            name = self._sync_names(integration, [body["sync_name"]])[0]
-            conn["syncs"][name]["frequency"] = freq
+            integration = self.store.data["integrations"][body["provider_config_key"]]
+            sync = self._syncs(conn).get(body["sync_name"])
+            if sync is None:
+                raise ApiError(400, "unknown_sync")
+            sync["frequency"] = freq
             self.store.save()
-            default = next(s["runs"] for s in integration["syncs"] if s["name"] == name)
-        return JSONResponse({"frequency": freq if freq is not None else default})
+            default = next(s["runs"] for s in integration["syncs"] if s["name"] == body["sync_name"])
+        # a frequency set answers as the server parsed it ("2 hours"); a reset answers the script's `runs`
+        return JSONResponse({"frequency": answered_frequency(freq) if freq is not None else default})
 
     async def trigger(self, request: Request) -> JSONResponse:
         body = await self._body(request)
-        if not isinstance(body.get("provider_config_key"), str):
-            raise invalid("invalid_body", [(["provider_config_key"], "Required")])
+        problems: list[tuple[list[str | int], str]] = []
         if "syncs" not in body:
-            raise invalid("invalid_body", [(["syncs"], "Required")])
+            problems.append((["syncs"], "Required"))
+        elif not isinstance(body["syncs"], list) or not all(
+                isinstance(s, str) or (isinstance(s, dict) and isinstance(s.get("name"), str)) for s in body["syncs"]):
+            problems.append((["syncs"], "Each sync must be either a string or a { name: string, variant: string } "
+                                        "object"))
+        for name in ("provider_config_key", "connection_id"):
+            if name in body and not isinstance(body[name], str):
+                problems.append(([name], "Expected string"))
+        if problems:
+            raise invalid("invalid_body", problems)
+        pck = body.get("provider_config_key") or request.headers.get("provider-config-key")
+        if not pck:
+            raise ApiError(400, "missing_provider_config_key",
+                           "Missing provider_config_key. Provide it in the body or headers.")
+        cid = body.get("connection_id") or request.headers.get("connection-id")
+        names = [s["name"] if isinstance(s, dict) else s.split("::")[0] for s in body["syncs"]]
         with self.store.lock:
-            integration = self._integration(body["provider_config_key"], 400)
-            names = self._sync_names(integration, body["syncs"])
-            if body.get("connection_id") is not None:
-                conns = [self._connection(body["connection_id"], body["provider_config_key"], 400)]
+            self._integration(pck)
+            if cid:
+                conns = [self._connection(cid, pck, 404)]
             else:
-                conns = [c for c in self.store.data["connections"].values()
-                         if c["provider_config_key"] == body["provider_config_key"]]
+                conns = [c for c in self.store.data["connections"].values() if c["provider_config_key"] == pck]
             for conn in conns:
-                for name in names:
-                    conn["syncs"][name]["jobs"].append(self.clock.new())
-                    del conn["syncs"][name]["jobs"][:-5]  # keep a short history, like a ring buffer
+                syncs = self._syncs(conn)
+                missing = [n for n in names if n not in syncs]
+                if missing:
+                    raise ApiError(400, "no_syncs_found", f"No syncs found given the inputs: {', '.join(missing)}")
+                # an empty list means every sync the connection has; none at all is still a success
+                for name in names or list(syncs):
+                    syncs[name]["jobs"].append(self.clock.new())
+                    del syncs[name]["jobs"][:-5]  # keep a short history, like a ring buffer
             self.store.save()
         return JSONResponse({"success": True})
 
@@ -495,8 +578,9 @@ class Nango:
         frequency = sync["frequency"] or spec["runs"]
         job = sync["jobs"][-1] if sync["jobs"] else None
         view = self.clock.view(job) if job else None
+        # a sync that never ran is SUCCESS on the real server, with no finishedAt
         status = {"queued": "RUNNING", "running": "RUNNING", "completed": "SUCCESS", "failed": "ERROR",
-                  "cancelled": "STOPPED", None: "PAUSED"}[view["status"] if view else None]
+                  "cancelled": "STOPPED", None: "SUCCESS"}[view["status"] if view else None]
         out: dict[str, Any] = {
             "id": sync["id"], "connection_id": conn["connection_id"], "name": name, "variant": "base",
             "status": status, "type": "INITIAL" if len(sync["jobs"]) <= 1 else "INCREMENTAL",
@@ -520,19 +604,43 @@ class Nango:
         for name in ("provider_config_key", "syncs"):
             if not q.get(name):
                 problems.append(([name], "Required"))
+        problems += [([k], "Unrecognized key") for k in q if k not in ("provider_config_key", "syncs", "connection_id")]
         if problems:
             raise invalid("invalid_query_params", problems)
+        pck = q["provider_config_key"]
         with self.store.lock:
-            integration = self._integration(q["provider_config_key"], 400)
-            requested = None if q["syncs"] == "*" else [s.split("::")[0] for s in q["syncs"].split(",") if s]
-            names = self._sync_names(integration, requested)
-            specs = {s["name"]: s for s in integration["syncs"]}
             if q.get("connection_id"):
-                conns = [self._connection(q["connection_id"], q["provider_config_key"], 400)]
+                # unknown or deleted connection (or integration): the real server's 400 invalid_body
+                conns = [self._connection(q["connection_id"], pck, 400, "invalid_body")]
             else:
+                if pck not in self.store.data["integrations"]:
+                    return JSONResponse([])  # the real server: an unknown integration is 200 []
                 conns = sorted((c for c in self.store.data["connections"].values()
-                                if c["provider_config_key"] == q["provider_config_key"]), key=lambda c: c["id"])
-            return JSONResponse({"syncs": [self._sync_view(c, n, specs[n]) for c in conns for n in names]})
+                                if c["provider_config_key"] == pck), key=lambda c: c["id"])
+            integration = self.store.data["integrations"][pck]
+            specs = {s["name"]: s for s in integration["syncs"]}
+            requested = None if q["syncs"] == "*" else [s.split("::")[0] for s in q["syncs"].split(",") if s]
+            unknown = [n for n in requested or [] if n not in specs]
+            if unknown:
+                raise ApiError(400, "unknown_sync", f"Unknown sync(s) for {pck}: {', '.join(unknown)}")
+            views = [self._sync_view(c, n, specs[n]) for c in conns for n in self._syncs(c)
+                     if requested is None or n in requested]
+            return JSONResponse({"syncs": views})
+
+    # -- rate limit ----------------------------------------------------------------------------
+    def rate_limited(self, account: str, request: Request) -> tuple[JSONResponse | None, dict[str, str]]:
+        """(a 429 or None, the X-RateLimit headers every answer carries while the limit is on)."""
+        if self.limiter is None:
+            return None, {}
+        allowed, remaining, reset_in = self.limiter.consume(account)
+        headers = {"X-RateLimit-Limit": str(self.limiter.points), "X-RateLimit-Remaining": str(remaining),
+                   "X-RateLimit-Reset": str(int(time.time() + reset_in))}
+        if allowed:
+            return None, headers
+        # floor to whole seconds, as the real middleware does: under a second left reads "0"
+        headers["Retry-After"] = str(int(reset_in))
+        return JSONResponse({"error": {"code": "too_many_request", "method": request.method,
+                                       "path": request.url.path}}, status_code=429, headers=headers), headers
 
 
 def create_app(config: EmulatorConfig) -> Starlette:
@@ -540,13 +648,18 @@ def create_app(config: EmulatorConfig) -> Starlette:
 
     def guarded(handler):  # type: ignore[no-untyped-def]
         async def endpoint(request: Request) -> JSONResponse:
+            headers: dict[str, str] = {}
             try:
-                nango._authorised(request)
-                return await handler(request)
+                account = nango._authorised(request)
+                refused, headers = nango.rate_limited(account, request)
+                if refused is not None:
+                    return refused
+                response = await handler(request)
             except ApiError as err:
-                return err.response()
+                response = err.response()
+            response.headers.update(headers)
+            return response
         return endpoint
-
     routes = [
         Route("/connections", guarded(nango.list_connections), methods=["GET"]),
         Route("/connections", guarded(nango.upsert_connection), methods=["POST"]),

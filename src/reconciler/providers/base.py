@@ -58,6 +58,11 @@ class SyncJob:
         return self.status in ("completed", "failed", "cancelled")
 
 
+class NothingToSync(Exception):
+    """``trigger_sync``: the connector has nothing a sync could run (e.g. a Nango connection whose
+    integration deploys no syncs); the message says why. Not a failure: there is nothing to wait for."""
+
+
 @dataclass(slots=True)
 class ConnectorStatus:
     """Live status for ``reconcile status``."""
@@ -73,11 +78,13 @@ class Provider(ABC):
 
     type: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    # an adapter whose platform needs transport-level care (rate-limit pacing) supplies a subclass
+    http_class: ClassVar[type[HttpClient]] = HttpClient
 
     def __init__(self, config: ProviderConfig, *, parallelism: int = 8, counter: CallCounter | None = None,
                  timeout: float = 30.0) -> None:
         self.config = config
-        self.http = HttpClient(
+        self.http = self.http_class(
             config.url or self.capabilities.default_url,
             headers=self.auth_headers(),
             what=f"{config.name} ({self.type})",

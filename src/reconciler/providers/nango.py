@@ -8,8 +8,20 @@ object of the upsert (``POST /connections``) with its ``type``. Ownership is the
 Sync frequencies are projected *relative to the integration's default* (the ``runs`` of its
 deployed sync functions): a sync running at its default is absent from both sides, an override is
 ``{"every": seconds}``. Nango's status API reports the effective frequency only, so this is the
-one reading under which an unchanged manifest plans nothing, ``manual: true`` ("reset to the
-default") converges, and syncs the manifest does not name are not reported as drift.
+one reading under which an unchanged manifest plans nothing, a sync removed from ``syncs:``
+returns to its default, and syncs the manifest does not name are not reported as drift. Nango
+syncs always run on a frequency: the validator refuses ``manual: true`` (there is no manual-only
+sync to map it to), so a sync's default is written by leaving it out of ``syncs:`` or by naming
+the default interval (which sends nothing). A name the integration does not deploy is refused at
+plan time, naming the integration's syncs.
+
+The real server (v0.71.4) makes a new connection's syncs in the background after answering the
+create; a frequency set before they exist is ``400 unknown_sync``. So a create waits (bounded,
+with backoff) until the syncs it must set exist. A DELETE of a connection already gone is ``400
+unknown_connection`` (a retried DELETE whose first answer was lost): that is success. The account
+is rate limited (200 requests a minute); :class:`NangoHttp` makes every thread hold back after a
+429 until the announced moment, and reads ``Retry-After: 0`` (the server floors to seconds) as
+"under a second", not "now".
 
 Credentials come back on every GET and on the upsert's answer: they are removed from the parsed
 body before anything else looks at it and never reach a LiveConnector, a log or an error.
@@ -20,12 +32,16 @@ import base64
 import json
 import re
 import threading
+import time
 from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
+import httpx
+
 from ..errors import NotFound, ProviderError, ReconcileError
+from ..http import HttpClient
 from ..model import Connector, LiveConnector, Schedule, Secret
-from .base import Capabilities, ConnectorStatus, Provider, SyncJob
+from .base import Capabilities, ConnectorStatus, NothingToSync, Provider, SyncJob
 
 OWNER_TAG = "managed-by"
 OWNER_VALUE = "connector-reconciler"
@@ -122,6 +138,80 @@ def _plain(value: Any) -> Any:
 CREDENTIAL_FIELDS = {"OAUTH2": ("access_token",), "API_KEY": ("apiKey",), "BASIC": ("username", "password")}
 
 
+def _tags(raw: Any) -> dict[str, str]:
+    """Tags as Nango stores them: keys lower-cased (so ``Team`` and ``team`` are one tag)."""
+    return {str(k).lower(): v for k, v in (raw or {}).items()} if isinstance(raw, dict) else {}
+
+
+def _error_code(exc: ProviderError) -> str | None:
+    """Nango's error code in one of our messages (``... -> 400: unknown_connection: ...``)."""
+    match = re.search(r"-> \d{3}: ([a-z_]+)", str(exc))
+    return match.group(1) if match else None
+
+
+def _with_unowned(scope: dict[str, Any], unowned: dict[str, Any]) -> dict[str, Any]:
+    """``scope`` plus the platform-owned ``scope.*`` values, for a write that replaces all metadata."""
+    out = _plain(scope)
+    for path, value in sorted(unowned.items()):
+        head, _, rest = path.partition(".")
+        if head != "scope" or not rest:
+            continue
+        node = out
+        *parents, leaf = rest.split(".")
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node.setdefault(leaf, _plain(value))
+    return out
+
+
+class NangoHttp(HttpClient):
+    """The HTTP client with Nango's rate limit in mind (200 requests a minute per account).
+
+    After a 429 every thread of this adapter holds back until the window reopens, instead of each
+    burning its retries into more 429s. Nango floors ``Retry-After`` to whole seconds, so ``0``
+    means "under a second": a whole-second value is waited plus half a second (relative, immune to
+    clock skew); without the header, until the ``X-RateLimit-Reset`` moment.
+    """
+
+    MIN_WAIT = 0.5
+    MAX_WAIT = 65.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._hold_lock = threading.Lock()
+        self._hold_until = 0.0  # time.monotonic() before which no request is sent
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        while True:
+            with self._hold_lock:
+                wait = self._hold_until - time.monotonic()
+            if wait <= 0:
+                break
+            time.sleep(wait)
+        response = super()._send(method, path, **kwargs)
+        if response.status_code == 429:
+            wait = self._throttle_wait(response)
+            with self._hold_lock:
+                self._hold_until = max(self._hold_until, time.monotonic() + wait)
+            response.headers["retry-after"] = f"{wait:.3f}"  # what the retry loop sleeps
+        return response
+
+    def _throttle_wait(self, response: httpx.Response) -> float:
+        try:
+            announced = float(response.headers["retry-after"])
+            # Nango floors to whole seconds ("0" = under a second left): wait half a second more
+            wait = announced + self.MIN_WAIT if announced.is_integer() else announced
+        except (KeyError, ValueError):
+            try:
+                wait = float(response.headers["x-ratelimit-reset"]) - time.time()
+            except (KeyError, ValueError):
+                wait = 1.0
+        return min(max(wait, 0.0), self.MAX_WAIT)
+
+
 class NangoProvider(Provider):
     type = "nango"
     capabilities = Capabilities(
@@ -135,12 +225,18 @@ class NangoProvider(Provider):
         can_cancel_sync=False,  # Nango has no cancel for a running sync execution
         default_url="https://api.nango.dev",
     )
+    http_class = NangoHttp
     page_size = 1000
+    # how long a create waits for Nango to make the new connection's syncs (seconds)
+    sync_wait = 30.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._defaults: dict[str, dict[str, int]] = {}
+        # integration -> {sync name: default seconds or None (unreadable)}; None: no such integration
+        self._syncs_of: dict[str, dict[str, int | None] | None] = {}
         self._defaults_lock = threading.Lock()
+        # connection_id -> tags others put on a connection we own (kept across a replace)
+        self._foreign_tags: dict[str, dict[str, str]] = {}
 
     # -- wiring -------------------------------------------------------------------------------
     def error_message(self, response) -> str:  # type: ignore[no-untyped-def]
@@ -178,6 +274,17 @@ class NangoProvider(Provider):
         return out
 
     def _desired_syncs(self, connector: Connector) -> dict[str, dict[str, int]]:
+        """The overrides to set: syncs whose desired frequency is not the integration's default."""
+        known = self._integration_syncs(connector.source) if connector.syncs else {}
+        if known is not None:
+            unknown = sorted(set(connector.syncs) - set(known))
+            if unknown:
+                where = f"{connector.location}: " if connector.location else ""
+                have = ", ".join(sorted(known)) or "none (no sync scripts are deployed for it)"
+                raise ReconcileError(
+                    f"{where}connector {connector.name!r}: integration {connector.source!r} has no sync named "
+                    f"{', '.join(repr(n) for n in unknown)}; its syncs are: {have}. Write one of those under "
+                    "`syncs:` (or deploy the sync to the integration first)")
         defaults = self._sync_defaults(connector.source) if connector.syncs else {}
         out: dict[str, dict[str, int]] = {}
         for name, schedule in connector.syncs.items():
@@ -187,31 +294,35 @@ class NangoProvider(Provider):
         return out
 
     def _sync_defaults(self, integration: str) -> dict[str, int]:
-        """Each sync's default frequency (``runs``) for an integration; cached per run."""
+        """Each sync's default frequency (``runs``) in seconds, where it can be read."""
+        return {k: v for k, v in (self._integration_syncs(integration) or {}).items() if v is not None}
+
+    def _integration_syncs(self, integration: str) -> dict[str, int | None] | None:
+        """The integration's deployed syncs and their default seconds; None when the integration does
+        not exist (the create names that problem). Cached per run."""
         with self._defaults_lock:
-            cached = self._defaults.get(integration)
-        if cached is not None:
-            return cached
-        defaults: dict[str, int] = {}
+            if integration in self._syncs_of:
+                return self._syncs_of[integration]
+        found: dict[str, int | None] | None = {}
         page = 0
         while True:
             try:
                 body = self.http.json("GET", f"/integrations/{quote(integration, safe='')}/functions", kind="list",
                                       params={"type": "sync", "limit": 100, "page": page})
             except NotFound:
-                break  # unknown integration: the create names the problem; nothing to normalise
+                found = None
+                break
             data = body.get("data", []) if isinstance(body, dict) else []
             for fn in data:
-                seconds = parse_frequency(fn.get("runs"))
-                if fn.get("type") == "sync" and seconds is not None:
-                    defaults[fn["name"]] = seconds
+                if fn.get("type") == "sync" and fn.get("name"):
+                    found[fn["name"]] = parse_frequency(fn.get("runs"))
             total = (body.get("pagination") or {}).get("total", 0) if isinstance(body, dict) else 0
             page += 1
             if not data or page * 100 >= total:
                 break
         with self._defaults_lock:
-            self._defaults[integration] = defaults
-        return defaults
+            self._syncs_of[integration] = found
+        return found
 
     def _live_syncs(self, integration: str, statuses: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         defaults = self._sync_defaults(integration) if statuses else {}
@@ -235,7 +346,7 @@ class NangoProvider(Provider):
         syncs = self._live_syncs(pck, statuses)
         if syncs:
             fields["syncs"] = syncs
-        tags = dict(item.get("tags") or {})
+        tags = _tags(item.get("tags"))
         key = f"{pck}/{cid}"
         return LiveConnector(
             id=key, key=key, name=cid, source=pck, target=None, fields=fields, complete=True,
@@ -261,6 +372,7 @@ class NangoProvider(Provider):
 
     def list(self, targets: Iterable[str]) -> Iterator[LiveConnector]:
         by_integration: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        seen: set[str] = set()
         page = 0
         while True:
             body = self.http.json("GET", "/connections", kind="list",
@@ -268,6 +380,15 @@ class NangoProvider(Provider):
             items = body.get("connections", []) if isinstance(body, dict) else []
             for item in items:
                 pck = item["provider_config_key"]
+                key = f"{pck}/{item['connection_id']}"
+                if key in seen:  # newest first: a create between two pages pushes one item onto the next
+                    continue
+                seen.add(key)
+                tags = _tags(item.get("tags"))
+                if tags.get(OWNER_TAG) == OWNER_VALUE:
+                    foreign = {k: v for k, v in tags.items() if k != OWNER_TAG}
+                    with self._defaults_lock:
+                        self._foreign_tags[item["connection_id"]] = foreign
                 if pck not in by_integration:
                     # one status call covers every connection of the integration
                     grouped: dict[str, list[dict[str, Any]]] = {}
@@ -315,12 +436,14 @@ class NangoProvider(Provider):
                 "API_KEY with apiKey, BASIC with username and password)")
         return creds
 
-    def _upsert(self, connector: Connector, tags: dict[str, str], kind: str) -> dict[str, Any]:
+    def _upsert(self, connector: Connector, tags: dict[str, str], kind: str,
+                unowned: dict[str, Any] | None = None) -> dict[str, Any]:
         payload = {
             "provider_config_key": connector.source,
             "connection_id": connector.name,
             "credentials": self._credentials(connector),
-            "metadata": _plain(dict(connector.scope)),
+            # the upsert replaces all metadata: keys the platform owns go along unchanged
+            "metadata": _with_unowned(dict(connector.scope), unowned or {}),
             "tags": tags,
         }
         # an upsert keyed by (connection_id, provider_config_key) cannot duplicate when repeated
@@ -330,32 +453,63 @@ class NangoProvider(Provider):
         return body
 
     def _set_frequency(self, connector: Connector, sync_name: str, seconds: int | None) -> None:
-        self.http.request("PUT", "/sync/update-connection-frequency", kind="update", json={
+        payload = {
             "provider_config_key": connector.source, "connection_id": connector.name, "sync_name": sync_name,
             "frequency": format_frequency(seconds) if seconds is not None else None,
-        })
+        }
+        try:
+            self.http.request("PUT", "/sync/update-connection-frequency", kind="update", json=payload)
+        except ProviderError as exc:
+            if exc.status != 400 or _error_code(exc) != "unknown_sync":
+                raise
+            # not made yet (a connection created moments ago, perhaps by an earlier run): wait, then once more
+            self._await_syncs(connector, [sync_name])
+            self.http.request("PUT", "/sync/update-connection-frequency", kind="update", json=payload)
+
+    def _await_syncs(self, connector: Connector, names: Iterable[str]) -> None:
+        """Wait until Nango has made the connection's syncs ``names`` (it does so in the background
+        after a create), polling with backoff for at most ``sync_wait`` seconds."""
+        wanted = set(names)
+        deadline = time.monotonic() + self.sync_wait
+        delay = 0.1
+        while True:
+            have = {s.get("name") for s in self._statuses(connector.source, connector.name)}
+            missing = sorted(wanted - have)
+            if not missing:
+                return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ProviderError(
+                    f"{self.config.name} (nango): connection {connector.name!r} was created, but Nango had not made "
+                    f"its sync(s) {', '.join(missing)} after {self.sync_wait:.0f} s, so their frequencies are not "
+                    "set; run apply again once `reconcile status` lists them")
+            time.sleep(min(delay, left))
+            delay = min(delay * 2, 2.0)
 
     def create(self, connector: Connector, *, idempotency_key: str) -> LiveConnector:
-        body = self._upsert(connector, {OWNER_TAG: OWNER_VALUE}, kind="create")
-        for name, schedule in connector.syncs.items():
-            seconds = schedule_seconds(schedule, name)
-            if seconds is not None:
-                self._set_frequency(connector, name, seconds)
+        syncs = self._desired_syncs(connector)  # refuses unknown sync names before anything is made
+        with self._defaults_lock:
+            carried = dict(self._foreign_tags.get(connector.name, {}))  # a replace keeps others' tags
+        body = self._upsert(connector, {**carried, OWNER_TAG: OWNER_VALUE}, kind="create")
+        if syncs:
+            self._await_syncs(connector, syncs)
+            # only overrides: a sync at its default frequency needs no call
+            for name, want in sorted(syncs.items()):
+                self._set_frequency(connector, name, want["every"])
         body.setdefault("provider_config_key", connector.source)
         body.setdefault("connection_id", connector.name)
         live = self._live(body, [])
-        syncs = self._desired_syncs(connector)
         if syncs:
             live.fields["syncs"] = syncs
         return live
 
     def update(self, connector: Connector, live: LiveConnector, changed: frozenset[str]) -> LiveConnector:
-        tags = dict(live.extra.get("tags") or {})
+        tags = _tags(live.extra.get("tags"))
         marked = {**tags, OWNER_TAG: OWNER_VALUE}
         desired = self.desired_fields(connector)
         if "credentials" in changed:
             # rotating credentials is the same upsert as the create; it also rewrites metadata and tags
-            self._upsert(connector, marked, kind="update")
+            self._upsert(connector, marked, kind="update", unowned=live.unowned)
         elif tags != marked:
             # adopting a connection someone else made: add our marker, keep their tags
             self.http.request("PATCH", f"/connections/{quote(connector.name, safe='')}", kind="update",
@@ -363,9 +517,10 @@ class NangoProvider(Provider):
         if "scope" in changed:
             # set (POST), not merge (PATCH): a merge cannot remove a key, so a key deleted from the
             # manifest would stay live forever and the plan would never converge
+            # (values the platform owns, per live.unowned, are sent along so the set keeps them)
             self.http.request("POST", "/connections/metadata", kind="update", safe_to_retry=True, json={
                 "connection_id": connector.name, "provider_config_key": connector.source,
-                "metadata": desired.get("scope", {}),
+                "metadata": _with_unowned(desired.get("scope", {}), live.unowned),
             })
         if "syncs" in changed:
             want = desired.get("syncs", {})
@@ -388,8 +543,13 @@ class NangoProvider(Provider):
                              extra={**live.extra, "tags": marked})
 
     def delete(self, live: LiveConnector) -> None:
-        self.http.request("DELETE", f"/connections/{quote(live.name or '', safe='')}", kind="delete",
-                          params={"provider_config_key": live.source}, ok_404=True)
+        try:
+            self.http.request("DELETE", f"/connections/{quote(live.name or '', safe='')}", kind="delete",
+                              params={"provider_config_key": live.source}, ok_404=True)
+        except ProviderError as exc:
+            # Nango's answer for a connection that is gone (our retry after a lost answer, say): done
+            if exc.status != 400 or _error_code(exc) != "unknown_connection":
+                raise
 
     # -- syncs ---------------------------------------------------------------------------------
     # Nango has no job ids: a "job" is one trigger of all the connection's syncs. Its id records
@@ -397,6 +557,10 @@ class NangoProvider(Provider):
     # timestamps (no clock skew between us and Nango).
     def trigger_sync(self, live: LiveConnector) -> SyncJob:
         before = {s["name"]: s.get("finishedAt") for s in self._statuses(live.source, live.name) if s.get("name")}
+        if not before:
+            # Nango answers a trigger with no syncs 200 and then reports nothing, forever
+            raise NothingToSync(f"Nango lists no syncs for connection {live.name!r} of integration {live.source!r} "
+                                "(none deployed, or a connection created moments ago)")
         # a repeated trigger only asks for a run that is already pending: no harm, so retry it
         self.http.request("POST", "/sync/trigger", kind="sync", safe_to_retry=True, json={
             "provider_config_key": live.source, "connection_id": live.name, "syncs": [],
@@ -434,7 +598,9 @@ class NangoProvider(Provider):
     def status(self, live: LiveConnector) -> ConnectorStatus:
         statuses = self._statuses(live.source, live.name)
         nexts = [s["nextScheduledSyncAt"] for s in statuses if s.get("nextScheduledSyncAt")]
-        job = self._aggregate("latest", statuses, None) if statuses else None
+        # a sync that never ran says SUCCESS without finishedAt: it has no last run to report
+        ran = [s for s in statuses if s.get("finishedAt") or s.get("status") == "RUNNING"]
+        job = self._aggregate("latest", ran, None) if ran else None
         return ConnectorStatus(status=live.status, last_sync=job, next_run=min(nexts) if nexts else None)
 
 
