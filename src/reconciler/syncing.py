@@ -21,7 +21,7 @@ from .errors import ProviderError, ReconcileError
 from .model import LiveConnector, Manifest
 from .plan import planner
 from .providers import Provider
-from .providers.base import SyncJob
+from .providers.base import NothingToSync, SyncJob
 
 
 @dataclass(slots=True)
@@ -33,7 +33,7 @@ class SyncRun:
     platform: str  # its type
     live: LiveConnector | None = None
     job: SyncJob | None = None
-    skipped: str | None = None  # why no sync was started (platform without a sync API)
+    skipped: str | None = None  # why no sync was started (no sync API, nothing to sync)
     error: str | None = None  # the trigger or a poll was refused
     trouble: str | None = None  # the last transient polling failure (cleared by the next good poll)
     timed_out: bool = False
@@ -60,9 +60,13 @@ class SyncRun:
 
     @property
     def failed(self) -> bool:
-        """Something went wrong (a skip is not a failure; a sync still running is not yet one)."""
-        return self.skipped is None and (self.error is not None or self.timed_out or (
-            self.job is not None and self.job.status in ("failed", "cancelled")))
+        """Something went wrong. A skip is not a failure, and neither is a sync still running when
+        the watch gave up (``timed_out``): the platform goes on with it and may yet complete it."""
+        if self.skipped is not None:
+            return False
+        if self.error is not None and (self.job is None or not self.job.done):
+            return True
+        return self.job is not None and self.job.status in ("failed", "cancelled")
 
     @property
     def problem(self) -> str | None:
@@ -137,6 +141,8 @@ def start(providers: Mapping[str, Provider], runs: list[SyncRun], *, parallelism
         assert run.live is not None
         try:
             run.job = provider.trigger_sync(run.live)
+        except NothingToSync as exc:
+            run.skipped = str(exc)
         except ProviderError as exc:
             run.error = f"could not start a sync: {redact.scrub(str(exc))}"
 

@@ -108,13 +108,19 @@ def schedule_words(c: Connector) -> str:
 
 def _next_run_text(row: Row, now: datetime) -> str:
     at = row.next_run(now)
-    words = schedule_words(row.connector)
-    return f"{when(at)} ({words})" if at else words
+    c = row.connector
+    if not at:
+        return schedule_words(c)
+    if not c.syncs and (c.schedule is None or c.schedule.form == "manual"):
+        # the manifest sets no schedule, yet the platform has one of its own (Nango's per-sync
+        # defaults): "manual" beside a date would contradict the date
+        return f"{when(at)} (platform default)"
+    return f"{when(at)} ({schedule_words(c)})"
 
 
 def _last_sync_text(job: SyncJob | None) -> str:
     if job is None:
-        return "never"
+        return "never run"
     moment = when(job.finished_at or job.started_at)
     text = f"{job.status} {moment}".strip()
     if job.progress:

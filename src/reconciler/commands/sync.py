@@ -1,8 +1,11 @@
 """``reconcile sync``: start a sync of declared connectors and, with ``--wait``, watch it finish.
 
-Exit codes: 0 every sync started (without ``--wait``) or completed (with it); 1 a sync failed,
-could not start, or outlived ``--timeout``; 130 interrupted (running syncs cancelled where the
-platform can).
+Exit codes: 0 every sync started (without ``--wait``) or completed (with it); 1 a sync failed or
+could not start; 2 none failed but some were still running when ``--timeout`` ran out (they go on
+on the platform: not a failure, not yet a success; like ``plan --detailed-exitcode``, 2 asks the
+caller to look again later); 130 interrupted (running syncs cancelled where the platform can).
+Connectors with nothing to sync (no sync API, or a Nango connection without syncs) are skipped at
+once, not watched.
 """
 from __future__ import annotations
 
@@ -96,11 +99,17 @@ def _view(runs: list[SyncRun]) -> _Lines | _Live:
 @click.option("--only", "only", multiple=True, metavar="NAME", help="Sync only this connector (repeatable).")
 @click.option("--wait", is_flag=True, help="Watch the syncs until they finish; exit 1 if any fails.")
 @click.option("--timeout", default="30m", show_default=True, callback=_duration,
-              help="With --wait: give up watching after this long (30s, 15m, 1h).")
+              help="With --wait: stop watching after this long (30s, 15m, 1h). Syncs still running then are "
+                   "reported as timed out, not failed (they go on on the platform); exit 2 if any timed out "
+                   "and none failed.")
 @manifest_options
 def command(path: str, only: tuple[str, ...], wait: bool, timeout: int, sandbox: bool, state_path: str | None,
             parallelism: int) -> None:
-    """Start a sync of the declared connectors (all, or --only NAME) and optionally wait for it."""
+    """Start a sync of the declared connectors (all, or --only NAME) and optionally wait for it.
+
+    Exit 0 all started (or, with --wait, completed or skipped), 1 a sync failed or could not start,
+    2 (with --wait) none failed but some were still running at --timeout, 130 interrupted.
+    """
     manifest = load_manifest(path, sandbox=sandbox)
     names = check_names(manifest, only)
     with ExitStack() as stack:
@@ -121,7 +130,8 @@ def command(path: str, only: tuple[str, ...], wait: bool, timeout: int, sandbox:
             if r.skipped:
                 console.out(f"{r.label}: skipped: {r.skipped}")
             elif r.error:
-                console.error(f"{r.label}: {r.error}")
+                if not wait:  # with --wait the report below says it, once
+                    console.error(f"{r.label}: {r.error}")
             else:
                 assert r.job is not None
                 console.out(f"{r.label}: sync started, job {display_id(r.job.id)}")
@@ -137,6 +147,8 @@ def command(path: str, only: tuple[str, ...], wait: bool, timeout: int, sandbox:
         sys.exit(130)
     if any(r.failed for r in runs):
         sys.exit(1)
+    if any(r.timed_out for r in runs):
+        sys.exit(2)
 
 
 def _watch(providers, runs: list[SyncRun], *, timeout: int, parallelism: int) -> bool:  # type: ignore[no-untyped-def]
@@ -183,10 +195,15 @@ def _cancel_on_interrupt(providers, runs: list[SyncRun], *, parallelism: int) ->
 
 
 def _report(runs: list[SyncRun], *, interrupted: bool) -> None:
+    cancelled = [r for r in runs if r.result == "cancelled"]
+    failed = [r for r in runs if r.failed and r not in cancelled]
+    # a cancel the user asked for is no error; one done elsewhere (a dashboard) is worth saying
+    errors = failed + ([] if interrupted else cancelled)
     rows = []
     for r in runs:
         job = r.job
-        detail = r.skipped or r.problem or ""
+        # each problem is said once: errors on stderr below, the rest (skips, timeouts) in the table
+        detail = r.skipped or ("" if r in errors else r.problem) or ""
         rows.append([r.name, r.provider, display_id(job.id) if job else "", r.result,
                      describe_progress(job.progress) if job else "", detail])
     headers = ["CONNECTOR", "PROVIDER", "JOB", "RESULT", "PROGRESS", "DETAIL"]
@@ -194,12 +211,10 @@ def _report(runs: list[SyncRun], *, interrupted: bool) -> None:
         headers, rows = headers[:-1], [row[:-1] for row in rows]
     console.out("")
     print_table(headers, rows)
-    cancelled = [r for r in runs if r.result == "cancelled"]
-    failed = [r for r in runs if r.failed and r not in cancelled]
-    # a cancel the user asked for is no error; one done elsewhere (a dashboard) is worth saying
-    for r in failed + ([] if interrupted else cancelled):
+    for r in errors:
         console.error(f"{r.label}: {r.problem}")
     done = sum(1 for r in runs if r.result == "completed")
+    timed_out = sum(1 for r in runs if r.timed_out)
     console.out("")
     console.out(f"Sync: {done} completed, {len(failed)} failed, {len(cancelled)} cancelled, "
-                f"{sum(1 for r in runs if r.skipped)} skipped.")
+                f"{sum(1 for r in runs if r.skipped)} skipped" + (f", {timed_out} timed out." if timed_out else "."))
