@@ -1,15 +1,19 @@
-"""``reconcile state list|show|rm|mv PATH ...``: inspect and repair what the reconciler owns.
+"""``reconcile state list|show|rm|mv|pull|push|force-unlock PATH ...``: inspect and repair what the
+reconciler owns.
 
 Every sub-command takes the manifest PATH first: it says where the state lives (file next to the
 manifests, or the ``state:`` block's backend). Only the state's own settings need their variables;
-provider API keys may be unset, since these commands never call a platform. ``rm`` and ``mv`` take the
-state lock like an apply does, so they never race one.
+provider urls and API keys may be unset, since these commands never call a platform. ``rm``, ``mv``
+and ``push`` take the state lock like an apply does, so they never race one.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -19,40 +23,45 @@ from .. import console
 from ..errors import ReconcileError
 from ..fingerprint import fingerprint_key, renamed
 from ..manifest import load
-from ..model import Manifest
+from ..manifest.variables import parse, resolve
+from ..manifest.yaml_loader import load_file
+from ..model import Manifest, Secret, StateConfig
 from ..plan.ownership import dotted, owned_paths, platform_owned, value_at
 from ..state import StateBackend, holder_description, open_backend
-from ..state.model import StateEntry
+from ..state.model import STATE_VERSION, State, StateEntry
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # the schema's connector name
 
 
-class _Env(dict):
-    """The environment, with a marked stand-in for every variable it lacks (API keys are not needed
-    here); ``missing`` records them so a state setting that reads one is reported, not used."""
-
-    MARK = "\x00unset:"
-
-    def __init__(self) -> None:
-        import os
-
-        super().__init__(os.environ)
-        self.missing: set[str] = set()
-
-    def placeholder(self, name: str) -> str:
-        self.missing.add(name)
-        return f"{self.MARK}{name}"
-
-
 def _load(path: str) -> Manifest:
-    env = _Env()
-    manifest = load(path, env=env)
-    dsn = manifest.state.dsn
-    if manifest.state.backend == "postgres" and dsn is not None and _Env.MARK in dsn.reveal():
-        names = sorted(n for n in env.missing if f"{_Env.MARK}{n}" in dsn.reveal())
-        raise ReconcileError(f"the state's dsn reads {', '.join(names)}, which is not set; export it "
-                             "(from the CI's secret store) to reach the PostgreSQL state")
+    """The manifests, with only the ``state:`` block's variables read: these commands call no
+    platform, so provider urls and API keys may be unset (nothing stands in for them)."""
+    manifest = load(path, resolve_env=False)
+    for file in manifest.files:
+        doc, _problems = load_file(file)
+        block = doc.data.get("state") if doc is not None and isinstance(doc.data, dict) else None
+        if isinstance(block, dict):
+            return replace(manifest, state=_resolved_state(block, doc))
     return manifest
+
+
+def _resolved_state(block: dict[str, Any], doc: Any) -> StateConfig:
+    values: dict[str, str | None] = {}
+    for key in ("backend", "path", "dsn", "name"):
+        raw = block.get(key)
+        if not isinstance(raw, str):
+            values[key] = raw
+            continue
+        result = resolve(parse(raw), os.environ, secret=key == "dsn")
+        if result.errors:
+            where = doc.location(("state", key))
+            hint = "export it (from the CI's secret store) to reach the PostgreSQL state" if key == "dsn" else "export it"
+            raise ReconcileError(f"{where}: the state's {key} reads {', '.join(result.unresolved)}, which is not set; "
+                                 f"{hint}")
+        values[key] = result.value
+    dsn = values.get("dsn")
+    return StateConfig(backend=values.get("backend") or "file", path=values.get("path"),
+                       dsn=Secret(dsn) if dsn else None, name=values.get("name"))
 
 
 def _state_options(fn):  # type: ignore[no-untyped-def]
@@ -182,7 +191,7 @@ def mv(path: str, sandbox: bool, state_path: str | None, old: str, new: str, loc
         if new in backend.load().entries:
             raise ReconcileError(f"{new!r} is already in the state; `reconcile state rm` it first if it is stale")
         entry.name = new
-        entry.fingerprint = _rekeyed(manifest, entry, old, new)
+        entry.fingerprint = _rekeyed(path, entry, old, new)
         # the new row first: a crash in between leaves a duplicate to clean up, never a lost connector
         backend.put(entry)
         backend.remove(old)
@@ -190,12 +199,101 @@ def mv(path: str, sandbox: bool, state_path: str | None, old: str, new: str, loc
     console.out(f"Moved {entry.provider}.{old} to {entry.provider}.{new} (id {entry.id}).")
 
 
-def _rekeyed(manifest: Manifest, entry: StateEntry, old: str, new: str) -> str | None:
+def _rekeyed(path: str, entry: StateEntry, old: str, new: str) -> str | None:
     """Fingerprints are bound to the name: re-bind it when the manifests' credentials for NEW (their
     variables set) prove unchanged, so the rename does not read as a rotation. Otherwise the old
     fingerprint stays and the next plan re-sends the credentials once, which is harmless."""
+    from ..errors import ManifestError
+
+    try:
+        manifest = load(path)  # the credentials' variables, when this shell has them
+    except ManifestError:
+        return entry.fingerprint
     connector = manifest.connectors.get(new)
     provider = manifest.providers.get(entry.provider)
     if connector is None or provider is None or connector.provider != entry.provider:
         return entry.fingerprint
     return renamed(entry.fingerprint, old, new, connector.credentials, fingerprint_key(provider.api_key))
+
+
+@command.command("pull")
+@_state_options
+def pull(path: str, sandbox: bool, state_path: str | None) -> None:
+    """Print the whole state as JSON (for a backup, or to edit and `state push` back)."""
+    with ExitStack() as stack:
+        state = _backend(stack, path, sandbox, state_path).load()
+    console.out(json.dumps(state.to_json(), indent=2, sort_keys=True))
+
+
+@command.command("push")
+@_state_options
+@click.argument("file", type=click.File("r"))
+@click.option("--force", is_flag=True, help="Push although the lineage differs or the state moved since FILE was pulled.")
+@_lock_option
+def push(path: str, sandbox: bool, state_path: str | None, file: Any, force: bool, lock_timeout: float) -> None:
+    """Replace the state with FILE (JSON from `state pull`; `-` reads stdin).
+
+    Like Terraform, refused unless FILE has the state's lineage and a serial at least the state's
+    (it was pulled from this state, and nothing was applied since); --force overrides both.
+    """
+    pushed = _parse_state(file.read(), file.name)
+    with ExitStack() as stack:
+        backend = _backend(stack, path, sandbox, state_path)
+        stack.enter_context(backend.lock(timeout=lock_timeout, holder=holder_description()))
+        current = backend.load()
+        exists = bool(current.entries) or current.serial > 0
+        if exists and not force:
+            if pushed.lineage != current.lineage:
+                raise ReconcileError(f"{file.name} has lineage {pushed.lineage}, but {backend.description} has "
+                                     f"{current.lineage}: it comes from another state. Pass --force to overwrite "
+                                     "anyway; nothing was changed")
+            if pushed.serial < current.serial:
+                raise ReconcileError(f"{file.name} has serial {pushed.serial}, older than {backend.description} "
+                                     f"(serial {current.serial}): the state moved since it was pulled. Pull again "
+                                     "and redo the edit, or pass --force; nothing was changed")
+        pushed.serial = max(pushed.serial, current.serial) + 1
+        backend.replace_all(pushed)
+    n = len(pushed.entries)
+    console.out(f"Pushed {n} connector{'s' if n != 1 else ''} to {backend.description} (serial {pushed.serial}).")
+
+
+def _parse_state(text: str, name: str) -> State:
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise ReconcileError(f"{name}: not JSON ({exc}); write the output of `reconcile state pull`") from None
+    if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION or not isinstance(doc.get("connectors"), dict):
+        raise ReconcileError(f"{name}: not a version {STATE_VERSION} state (expected the output of "
+                             "`reconcile state pull`: version, lineage, serial, connectors)")
+    if not isinstance(doc.get("lineage"), str) or not isinstance(doc.get("serial"), int) or doc["serial"] < 0:
+        raise ReconcileError(f"{name}: lineage (a string) and serial (a number >= 0) are required")
+    entries = {}
+    for key, body in doc["connectors"].items():
+        missing = [f for f in ("provider", "type", "id") if not isinstance((body or {}).get(f), str) or not body[f]]
+        if not isinstance(body, dict) or missing or not NAME.match(key):
+            raise ReconcileError(f"{name}: connector {key!r} is not a valid entry (needs a valid name and "
+                                 f"provider, type, id strings{'; missing ' + ', '.join(missing) if missing else ''})")
+        entry = StateEntry.from_json({**body, "name": key})
+        entries[key] = entry
+    return State(entries=entries, lineage=doc["lineage"], serial=doc["serial"])
+
+
+@command.command("force-unlock")
+@_state_options
+@click.argument("lock_id", metavar="LOCK_ID")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+def force_unlock(path: str, sandbox: bool, state_path: str | None, lock_id: str, yes: bool) -> None:
+    """Release the lock a stuck run holds. LOCK_ID is in the "locked by" message.
+
+    Only for a run that is hung or whose machine is gone: a run that is still applying keeps
+    writing the state. A run that dies releases its lock by itself.
+    """
+    with ExitStack() as stack:
+        backend = _backend(stack, path, sandbox, state_path)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise ReconcileError("force-unlock needs --yes when not run interactively; nothing was unlocked")
+            click.confirm(f"Break the lock {lock_id} on {backend.description}? Only if its run is stuck",
+                          abort=True)
+        holder = backend.force_unlock(lock_id)
+    console.out(f"Unlocked {backend.description} (was held by {holder}).")

@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..errors import ReconcileError
 from ..model import Manifest
 from .backend import StateBackend
 from .file import FileBackend
@@ -43,12 +46,26 @@ def state_name(manifest_root: str) -> str:
 
 
 def holder_description() -> str:
+    """Who holds a lock, for messages; its ``lock id`` is what ``reconcile state force-unlock`` takes."""
     try:
         user = getpass.getuser()
     except Exception:  # no passwd entry in some containers
         user = "unknown"
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    return f"pid {os.getpid()} ({user}@{socket.gethostname()}, since {now})"
+    return f"pid {os.getpid()} ({user}@{socket.gethostname()}, since {now}, lock id {uuid.uuid4().hex[:12]})"
 
 
-__all__ = ["FileBackend", "State", "StateBackend", "StateEntry", "holder_description", "open_backend", "workdir"]
+LOCK_ID = re.compile(r"lock id ([0-9a-f]{12})")
+
+
+def check_lock_id(holder: str, lock_id: str, description: str) -> None:
+    """Refuse to break a lock unless ``lock_id`` is the one its holder wrote (Terraform's safeguard:
+    the id comes from the "locked by" message of the run that is stuck)."""
+    found = LOCK_ID.search(holder)
+    if found is None or found.group(1) != lock_id.strip().lower():
+        raise ReconcileError(f"lock id {lock_id!r} does not match the lock on {description}, held by {holder}; "
+                             "nothing was unlocked (copy the id from the \"locked by\" message)")
+
+
+__all__ = ["FileBackend", "State", "StateBackend", "StateEntry", "check_lock_id", "holder_description",
+           "open_backend", "workdir"]

@@ -31,3 +31,14 @@ class StateBackend(ABC):
 
     def close(self) -> None:
         pass
+
+    # -- day-two operations (``state push`` / ``state force-unlock``) ------------------------------
+    def replace_all(self, state: State) -> None:
+        """Make ``state`` the whole state, durably (``reconcile state push``; the caller holds the lock)."""
+        raise NotImplementedError(f"{self.description} cannot be replaced as a whole")
+
+    def force_unlock(self, lock_id: str) -> str:
+        """Release a lock another run holds, if ``lock_id`` names it; returns the holder's description.
+        Raises :class:`~reconciler.errors.ReconcileError` when the state is not locked or the id is
+        another holder's."""
+        raise NotImplementedError(f"{self.description} cannot be force-unlocked")

@@ -207,6 +207,55 @@ class PostgresBackend(StateBackend):
         name: str = row[1] or ""
         return (name[len(APP_PREFIX):] if name.startswith(APP_PREFIX) else name) or None
 
+    # -- day-two operations -------------------------------------------------------------------
+    def replace_all(self, state: State) -> None:
+        docs = [(n, json.loads(redact.scrub(json.dumps(e.to_json(), sort_keys=True))))
+                for n, e in sorted(state.entries.items())]
+
+        def write(conn: psycopg.Connection) -> None:
+            with conn.transaction():  # all or nothing: a failed push leaves the old state whole
+                conn.execute("DELETE FROM reconcile_entries WHERE state = %s", (self.name,))
+                for name, doc in docs:
+                    conn.execute("INSERT INTO reconcile_entries (state, name, entry) VALUES (%s, %s, %s)",
+                                 (self.name, name, Jsonb(doc)))
+                conn.execute("UPDATE reconcile_states SET lineage = %s, serial = %s WHERE name = %s",
+                             (state.lineage, state.serial, self.name))
+
+        self._run(write)
+
+    def force_unlock(self, lock_id: str) -> str:
+        from . import check_lock_id
+
+        key = (LOCK_NAMESPACE, lock_key(self.name))
+
+        def holder(conn: psycopg.Connection) -> tuple[str, int] | None:
+            row = conn.execute(
+                "SELECT r.holder, r.backend_pid FROM reconcile_locks r JOIN pg_locks l ON l.pid = r.backend_pid "
+                "WHERE r.state = %s AND l.locktype = 'advisory' AND l.granted AND l.classid = %s::oid "
+                "AND l.objid = %s::oid AND l.objsubid = 2",
+                (self.name, key[0] & 0xFFFFFFFF, key[1] & 0xFFFFFFFF)).fetchone()
+            return (str(row[0]), int(row[1])) if row else None
+
+        found = self._run(holder)
+        if found is None:
+            raise ReconcileError(f"the {self.description} is not locked; nothing to unlock")
+        who, pid = found
+        check_lock_id(who, lock_id, self.description)
+
+        def terminate(conn: psycopg.Connection) -> bool:
+            # the advisory lock belongs to the holder's session: ending that session releases it
+            (ok,) = conn.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()  # type: ignore[misc]
+            conn.execute("DELETE FROM reconcile_locks WHERE state = %s AND backend_pid = %s", (self.name, pid))
+            return bool(ok)
+
+        if not self._run(terminate):
+            raise ReconcileError(f"could not end the session holding the {self.description} (backend pid {pid}); "
+                                 "the database role needs the right to terminate it (pg_signal_backend)")
+        deadline = time.monotonic() + 10  # the session ends asynchronously; return once the lock is free
+        while self._run(holder) is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return who
+
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
