@@ -124,12 +124,13 @@ def test_syncs_are_owned_key_by_key_and_schedules_as_a_whole():
     live = {"source": "gh", "syncs": {"issues": {"every": 3600}, "prs": {"every": 60}}}
     changes = three_way(live, {"source": "gh"}, {"source": "gh", "syncs": {"issues": {"every": 3600}}})
     assert [(c.path, c.reset, c.note) for c in changes] == [("syncs.issues", True, "every hour -> platform default")]
-    assert platform_owned(live, {("source",)}) == {"syncs.issues": {"every": 3600}, "syncs.prs": {"every": 60}}
+    assert platform_owned(live, {"source": "gh"}) == {"syncs.issues": {"every": 3600}, "syncs.prs": {"every": 60}}
+    assert platform_owned(live, {"source": "gh"}, {"syncs": {"prs": None}}) == {"syncs.issues": {"every": 3600}}
     # a schedule changing form is one change, not a platform-owned leftover key
     changes = three_way({"schedule": {"cron": "0 3 * * *"}}, {"schedule": {"continuous": True}},
                         {"schedule": {"continuous": True}})
     assert changes and all(c.top == "schedule" and not c.reset for c in changes)
-    assert platform_owned({"schedule": {"cron": "0 3 * * *"}}, {("schedule",)}) == {}
+    assert platform_owned({"schedule": {"cron": "0 3 * * *"}}, {"schedule": {"continuous": True}}) == {}
 
 
 def test_credentials_and_replaces_still_plan():
@@ -152,9 +153,9 @@ API_KEY = "aw-own-key-51f0"
 TOKEN = "ghp_ownershipTOKEN0001"
 
 
-def _manifest(scope: dict, extra: str = "") -> str:
+def _manifest(scope: dict, extra: str = "", name: str = "docs-github") -> str:
     lines = ["version: 1", "providers:", "  aw:", "    type: airweave", "    url: ${AW_URL}", "    api_key: ${AW_KEY}",
-             "connectors:", "  docs-github:", "    provider: aw", "    source: github", f"    target: {COLLECTION}",
+             "connectors:", f"  {name}:", "    provider: aw", "    source: github", f"    target: {COLLECTION}",
              "    scope:"]
     lines += [f"      {k}: {json.dumps(v)}" for k, v in scope.items()]
     lines += ["    credentials:", "      personal_access_token: ${GH_TOKEN}"]
@@ -183,8 +184,8 @@ class Project:
         assert r.code == 0, r.output
         return r
 
-    def show(self) -> dict:
-        r = self.run("state", "show", str(self.root), "docs-github")
+    def show(self, name: str = "docs-github") -> dict:
+        r = self.run("state", "show", str(self.root), name)
         assert r.code == 0, r.output
         return yaml.safe_load(r.stdout)
 
@@ -291,3 +292,24 @@ def test_a_declared_manual_schedule_owns_the_schedule(project):
     assert r.code == 2 and '- schedule = {"cron": "0 3 * * *"} -> (platform default)' in r.stdout, r.output
     project.apply()
     assert project.plan().code == 0
+
+
+def test_ownership_follows_a_moved_connector_through_a_saved_plan(project, tmp_path):
+    project.write({"repo_name": "org/docs", "branch": "main"})
+    project.apply()
+    (project.root / "connectors.yaml").write_text(_manifest(
+        {"repo_name": "org/docs"}, name="docs-renamed", extra="moved:\n  - from: docs-github\n    to: docs-renamed\n"))
+    planfile = tmp_path / "plan.json"
+    r = project.run("plan", str(project.root), "-o", str(planfile))
+    assert r.code == 0, r.output
+    assert "docs-github has moved to docs-renamed" in r.stdout, r.stdout
+    assert '"main" -> (platform default)' in r.stdout and '"docs-github" -> "docs-renamed"' in r.stdout, r.stdout
+    saved = json.loads(planfile.read_text())
+    (action,) = saved["actions"]
+    assert action["action"] == "update" and {"path": "scope.branch", "before": "main", "after": None,
+                                             "sensitive": False, "forces_replace": False, "reset": True} in action["changes"]
+    r = project.run("apply", str(planfile))
+    assert r.code == 0, r.output
+    assert project.live_config().get("branch") in (None, "")
+    assert project.plan().code == 0
+    assert project.show("docs-renamed")["owned"]["scope.repo_name"] == "org/docs"

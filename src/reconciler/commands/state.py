@@ -150,7 +150,7 @@ def _show_doc(entry: StateEntry) -> dict[str, Any]:
         doc["owned"] = {dotted(p): value_at(applied, p) for p in sorted(paths)}
     # unknown without a record (the manifests say what is owned) or before the live object was read
     doc["platform_owned"] = (None if applied is None or seen is None
-                             else dict(sorted(platform_owned(seen, owned_paths(applied)).items())))
+                             else dict(sorted(platform_owned(seen, applied).items())))
     doc["last_seen"] = seen  # the live projection when last seen
     return doc
 

@@ -73,19 +73,61 @@ def _covers(path: Path, others: set[Path]) -> bool:
     return any(o[:len(path)] == path or path[:len(o)] == o for o in others)
 
 
-def platform_owned(live: Mapping[str, Any], owned: set[Path]) -> dict[str, Any]:
-    """Dotted path -> live value for what ``live`` holds outside ``owned``: ``LiveConnector.unowned``."""
+def platform_owned(live: Mapping[str, Any], *owners: Mapping[str, Any]) -> dict[str, Any]:
+    """Dotted path -> live value for what ``live`` holds outside the paths ``owners`` own (the
+    projections declared and last applied): ``LiveConnector.unowned``. Plain loops over the dicts:
+    it runs for every connector of every plan."""
     out: dict[str, Any] = {}
     for key, value in live.items():
-        if (key,) in owned:
+        holders = []
+        whole = False
+        for owner in owners:
+            if key in owner:
+                held = owner[key]
+                if key in KEYED and isinstance(held, dict):
+                    holders.append(held)
+                else:
+                    whole = True
+                    break
+        if whole:
             continue
         if key in KEYED and isinstance(value, dict):
             for k, v in value.items():
-                if (key, str(k)) not in owned:
+                for held in holders:
+                    if k in held:
+                        break
+                else:
                     out[f"{key}.{k}"] = v
-        elif not _covers((key,), owned):
+        elif not holders:
             out[key] = value
     return out
+
+
+def _equal_or_unset(live: Mapping[str, Any], key: Any, want: Any) -> bool:
+    return same(live[key], want) if key in live else want is None
+
+
+def _unchanged(live: Mapping[str, Any], desired: Mapping[str, Any], applied: Mapping[str, Any]) -> bool:
+    """Whether live matches every declared path and nothing applied was dropped (then no change)."""
+    for key, want in desired.items():
+        if key in KEYED and isinstance(want, dict):
+            if not want:
+                continue  # nothing owned inside
+            got = live.get(key)
+            if not isinstance(got, dict) or not all(_equal_or_unset(got, k, v) for k, v in want.items()):
+                return False
+        elif not _equal_or_unset(live, key, want):
+            return False
+    if applied is desired:
+        return True
+    for key, value in applied.items():
+        if key not in desired:
+            return False
+        if key in KEYED and isinstance(value, dict):
+            declared = desired[key]
+            if not isinstance(declared, dict) or any(k not in declared for k in value):
+                return False
+    return True
 
 
 def three_way(live: Mapping[str, Any], desired: Mapping[str, Any], applied: Mapping[str, Any], *,
@@ -95,6 +137,8 @@ def three_way(live: Mapping[str, Any], desired: Mapping[str, Any], applied: Mapp
     ``applied`` is the projection last applied (the state's record); ``defaults`` maps dotted paths
     to the platform's known default values, so a reset of a value already at its default is no change.
     """
+    if _unchanged(live, desired, applied):  # the common case at scale: no sets, no copies
+        return []
     ignore = tuple(ignore)
     declared = owned_paths(desired)
     changes = diff_fields(restrict(live, declared, none_where=desired), restrict(desired, declared), ignore=ignore)

@@ -16,7 +16,7 @@ from ..model import Connector, LiveConnector
 from ..providers.base import Capabilities
 from ..state.model import StateEntry
 from .model import SENSITIVE, Action, ActionKind, FieldChange, Unmanaged
-from .ownership import owned_paths, platform_owned, three_way
+from .ownership import platform_owned, three_way
 
 
 def live_token(live: LiveConnector) -> str:
@@ -120,8 +120,7 @@ def fill_unowned(match: Match) -> None:
     """Record on the live object what belongs to the platform, so an update that writes a whole
     sub-object sends it along (``LiveConnector.unowned``)."""
     if match.live is not None:
-        owned = owned_paths(match.desired) | owned_paths(last_applied(match))
-        match.live.unowned = platform_owned(match.live.fields, owned)
+        match.live.unowned = platform_owned(match.live.fields, match.desired, last_applied(match))
 
 
 def decide(match: Match, *, provider: str, provider_type: str, caps: Capabilities, fingerprint_key: bytes,
