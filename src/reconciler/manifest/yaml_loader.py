@@ -44,16 +44,25 @@ _SCALARS = {
 
 @dataclass(slots=True)
 class Document:
-    """One file's values, with the position of every value and every mapping key."""
+    """One file's values, with the position of every value and every mapping key.
+
+    A file read by the lean path (:func:`_lean`) knows only the positions of its top two levels
+    (providers, connectors and their names); ``text`` is kept so that the first question about a
+    deeper position composes the file once more with every mark. Only files with a mistake in them
+    are ever asked, so a valid tree of 100,000 connectors never pays for marks.
+    """
 
     file: str
     data: Any
     marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
     key_marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    text: str | None = None  # set while only the shallow marks are known
 
     def location(self, path: Path, *, key: bool = False) -> Location:
         """Where PATH was written (its key with ``key=True``); the nearest written ancestor otherwise."""
         path = tuple(path)
+        if self.text is not None and (len(path) > _LEAN_MARK_DEPTH or path not in (self.key_marks if key else self.marks)):
+            self._all_marks()
         while True:
             mark = (self.key_marks.get(path) if key else None) or self.marks.get(path)
             if mark is not None or not path:
@@ -61,6 +70,15 @@ class Document:
             path = path[:-1]
         line, col = mark or (1, 1)
         return Location(self.file, line, col)
+
+    def _all_marks(self) -> None:
+        text, self.text = self.text, None
+        try:
+            builder = _Builder(self.file)
+            builder.build(yaml.compose(text, Loader=_Loader), (), 0)
+        except (yaml.YAMLError, _Stop, RecursionError):  # the lean path read it, so this cannot fail
+            return
+        self.marks, self.key_marks = builder.doc.marks, builder.doc.key_marks
 
 
 class _Stop(Exception):
@@ -146,6 +164,69 @@ class _Builder:
         return out
 
 
+# -- the lean path: plain documents at the speed of libyaml -------------------------------------------
+_LEAN_MARK_DEPTH = 2  # positions kept eagerly: top-level keys and the names under them
+# text that may need what only the full builder does: anchors and aliases, tags, merge keys
+_LEAN_REFUSES = ("&", "!", "<<")
+_BOOL = _SCALARS["tag:yaml.org,2002:bool"]
+_INT = _SCALARS["tag:yaml.org,2002:int"]
+_FLOAT = _SCALARS["tag:yaml.org,2002:float"]
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+class _NotLean(Exception):
+    """The document needs the full builder (to report something, or to expand what it writes)."""
+
+
+def _lean(node: yaml.Node, path: Path | None, depth: int, doc: Document) -> Any:
+    """The values of a composed document, as :class:`_Builder` makes them, for the documents that
+    give it nothing to report; anything else raises :class:`_NotLean`. Positions are recorded only
+    down to ``_LEAN_MARK_DEPTH`` (``path`` is None below it)."""
+    if depth > MAX_DEPTH:
+        raise _NotLean
+    if path is not None:
+        doc.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    cls = node.__class__
+    if cls is yaml.ScalarNode:
+        tag = node.tag
+        if tag == _STR or tag == _TIMESTAMP:
+            return node.value
+        if tag == "tag:yaml.org,2002:null":
+            return None
+        try:
+            if tag == "tag:yaml.org,2002:bool":
+                return _BOOL(node)
+            if tag == "tag:yaml.org,2002:int":
+                return _INT(node)
+            if tag == "tag:yaml.org,2002:float":
+                value = _FLOAT(node)
+                if value != value or value in (float("inf"), float("-inf")):
+                    raise _NotLean  # the full builder decides what NaN and infinities mean
+                return value
+        except (ValueError, yaml.YAMLError):
+            raise _NotLean from None
+        raise _NotLean
+    if cls is yaml.SequenceNode:
+        return [_lean(item, None, depth + 1, doc) for item in node.value]
+    if cls is not yaml.MappingNode:
+        raise _NotLean
+    out: dict[str, Any] = {}
+    deeper = path is not None and len(path) < _LEAN_MARK_DEPTH
+    for key_node, value_node in node.value:
+        if key_node.__class__ is not yaml.ScalarNode or key_node.tag == _MERGE:
+            raise _NotLean
+        key = key_node.value
+        if key in out:
+            raise _NotLean  # a duplicate key: reported by the full builder, with both places
+        if deeper:
+            kpath = path + (key,)  # type: ignore[operator]
+            doc.key_marks[kpath] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = _lean(value_node, kpath, depth + 1, doc)
+        else:
+            out[key] = _lean(value_node, None, depth + 1, doc)
+    return out
+
+
 def _position(data: bytes, offset: int) -> tuple[int, int]:
     before = data[:offset]
     line = before.count(b"\n") + 1
@@ -211,6 +292,13 @@ def load_file(file: str) -> tuple[Document | None, list[Diagnostic]]:
         return None, [Diagnostic(f"YAML error: {exc}", Location(file, 1, 1))]
     if root is None:
         return None, [Diagnostic("empty manifest: write at least `version: 1`", Location(file, 1, 1))]
+    if root.__class__ is yaml.MappingNode and not any(c in text for c in _LEAN_REFUSES):
+        lean = Document(file, None, text=text)
+        try:
+            lean.data = _lean(root, (), 0, lean)
+            return lean, []
+        except _NotLean:
+            pass
     builder = _Builder(file)
     try:
         builder.doc.data = builder.build(root, (), 0)
