@@ -6,7 +6,8 @@ import json
 import httpx
 import pytest
 
-from reconciler.emulators.aimable import browse_items, decode_cursor, encode_cursor, validate_create
+from reconciler.emulators.aimable import browse_items, validate_create
+from reconciler.emulators.base import decode_cursor, encode_cursor
 
 AUTH = {"Authorization": "Bearer test-key"}
 SECRET = "ya29.emulator-secret-token-0001"
@@ -104,25 +105,42 @@ def test_same_key_on_another_collection_is_a_different_request(emu):
     assert create(emu, "k-x", drive_body(), target="sp1/col2").status_code == 422
 
 
-def test_a_key_is_free_again_once_its_connector_is_deleted(emu):
-    cid = create(emu, "k-del", drive_body()).json()["data"]["id"]
+def test_a_key_outlives_its_connector_and_replays_the_first_answer(emu):
+    # issue 18: Stripe-style keys live ~24 h whatever happens to what they made; the emulator used
+    # to free a key on delete and so hid a client that re-sent an old key (and recorded a dead id)
+    first = create(emu, "k-del", drive_body())
+    cid = first.json()["data"]["id"]
     assert httpx.delete(f"{base(emu)}/{cid}", headers=AUTH).status_code == 204
     again = create(emu, "k-del", drive_body())
-    assert again.status_code == 201 and again.json()["data"]["id"] != cid
-    assert "idempotent-replayed" not in again.headers
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()  # the original answer: a connector that no longer exists
+    assert httpx.get(f"{base(emu)}/{cid}", headers=AUTH).status_code == 404
+    assert create(emu, "k-del", drive_body(folders=["OTHER"])).status_code == 422
 
 
 @pytest.mark.parametrize("body, loc, type_", [
-    ({"provider_slug": "myspace", "credential": {"api_key": "abcd1234"}}, ["body", "provider_slug"], "enum"),
-    ({"credential": {"api_key": "abcd1234"}}, ["body", "provider_slug"], "missing"),
+    ({"provider_slug": "myspace", "credential": {"access_token": "abcd1234"}}, ["body", "provider_slug"], "enum"),
+    ({"credential": {"access_token": "abcd1234"}}, ["body", "provider_slug"], "missing"),
     ({"provider_slug": "slack"}, ["body", "credential"], "missing"),
     ({"provider_slug": "slack", "credential": "tok"}, ["body", "credential"], "dict_type"),
     ({"provider_slug": "slack", "credential": {"access_token": 5}}, ["body", "credential", "access_token"],
-     "string_type"),
+     "value_error"),
     ({"provider_slug": "google-drive", "credential": {"access_token": "abcd1234"},
-      "scope_config": {"folder_ids": "1A2B"}}, ["body", "scope_config", "folder_ids"], "list_type"),
+      "scope_config": {"folder_ids": "1A2B"}}, ["body", "scope_config", "folder_ids"], "value_error"),
     ({"provider_slug": "slack", "credential": {"access_token": "abcd1234"},
-      "scope_config": {"channel_ids": ["C1", 2]}}, ["body", "scope_config", "channel_ids", 1], "string_type"),
+      "scope_config": {"channel_ids": ["C1", 2]}}, ["body", "scope_config", "channel_ids"], "value_error"),
+    # issue 18: stricter than a lax server: unknown fields at the top, in the credential and in the
+    # scope are refused, and empty lists too (the same rules as `reconcile validate`)
+    ({"provider_slug": "slack", "credential": {"access_token": "abcd1234"}, "name": "x"}, ["body", "name"],
+     "extra_forbidden"),
+    ({"provider_slug": "slack", "credential": {"access_token": "abcd1234", "api_key": "abcd1234"}},
+     ["body", "credential", "api_key"], "extra_forbidden"),
+    ({"provider_slug": "slack", "credential": {"refresh_token": "abcd1234"}}, ["body", "credential", "access_token"],
+     "missing"),
+    ({"provider_slug": "slack", "credential": {"access_token": "abcd1234"}, "scope_config": {"channels": ["C"]}},
+     ["body", "scope_config", "channels"], "extra_forbidden"),
+    ({"provider_slug": "slack", "credential": {"access_token": "abcd1234"}, "scope_config": {"channel_ids": []}},
+     ["body", "scope_config", "channel_ids"], "value_error"),
     ([1, 2], ["body"], "model_attributes_type"),
 ])
 def test_invalid_bodies_are_422_naming_the_field(emu, body, loc, type_):
@@ -202,13 +220,15 @@ def test_cursor_round_trip():
     assert decode_cursor(encode_cursor(42)) == 42
 
 
-def test_validate_create_accepts_unknown_scope_keys_but_types_known_ones():
-    ok = {"provider_slug": "github", "credential": {"access_token": "t0ken"},
-          "scope_config": {"repositories": ["a/b"], "something_new": 1}}
+def test_validate_create_refuses_unknown_scope_keys_and_types_known_ones():
+    # was: unknown keys kept as sent; the schema now refuses them, so the emulator must too (issue 18)
+    ok = {"provider_slug": "github", "credential": {"access_token": "t0ken"}, "scope_config": {"repositories": ["a/b"]}}
     assert validate_create(ok) == []
+    assert [e["loc"] for e in validate_create(dict(ok, scope_config={"something_new": 1}))] == [
+        ["body", "scope_config", "something_new"]]
     bad = dict(ok, scope_config={"branch": ["main"]})
-    assert validate_create(bad) == [{"loc": ["body", "scope_config", "branch"], "msg": "Input should be a valid string",
-                                     "type": "string_type"}]
+    assert validate_create(bad) == [{"loc": ["body", "scope_config", "branch"],
+                                     "msg": "Value error, must be a non-empty string", "type": "value_error"}]
 
 
 def test_browse_is_deterministic_and_flat_providers_have_no_children():

@@ -171,7 +171,7 @@ def test_invalid_scope_is_422_naming_the_field(provider):
     with pytest.raises(ProviderError) as info:
         provider.create(bad, idempotency_key="idem-bad")
     assert info.value.status == 422
-    assert "body.scope_config.folder_ids: Input should be a valid list" in str(info.value)
+    assert "body.scope_config.folder_ids: Value error, must be a non-empty list of non-empty strings" in str(info.value)
     assert TOKEN not in str(info.value)
 
 

@@ -6,7 +6,8 @@ import base64
 import httpx
 import pytest
 
-from reconciler.emulators.connectors_api import _decode_cursor, _encode_cursor, validate_config
+from reconciler.emulators.base import BadCursor, decode_cursor, encode_cursor
+from reconciler.emulators.connectors_api import validate_config
 from reconciler.model import Connector, ProviderConfig, Secret
 from reconciler.providers import provider_class
 
@@ -49,15 +50,11 @@ def test_job_mapping():
                           "startedAt": "t0", "completedAt": None})
     assert (job.id, job.status, job.progress, job.done) == ("job_1", "running", {"collected": 5, "parsed": 3, "indexed": 1}, False)
     assert adapter()._job({"jobId": "j", "status": "failed", "error": "boom"}).done
-
-
-def test_body_reveals_credentials_nested_and_only_there():
-    p = adapter()
-    c = Connector(name="n", provider="capi", source="s3", target="c", scope={"bucket": "b", "region": "r"},
-                  credentials={"accessKeyId": Secret("AKIA-unit"), "role": {"externalId": Secret("ext-unit")}})  # type: ignore[dict-item]
-    body = p._body(c)
-    assert body["credentials"] == {"accessKeyId": "AKIA-unit", "role": {"externalId": "ext-unit"}}
-    assert body["name"] == "n" and body["type"] == "s3" and body["collection"] == "c"
+    # a finished job is finished whatever its word; an unknown word is shown and not waited on
+    done = adapter()._job({"jobId": "j", "status": "running", "completedAt": "t1"})
+    assert (done.status, done.done) == ("completed", True)
+    odd = adapter()._job({"jobId": "j", "status": "Indexing-Paused"})
+    assert (odd.status, odd.done) == ("indexing-paused", True)
 
 
 @pytest.mark.parametrize("type_name, config, problems", [
@@ -68,6 +65,10 @@ def test_body_reveals_credentials_nested_and_only_there():
     ("slack", {"channels": ["a"], "dateRange": {"from": "2024-01-01"}}, []),
     ("slack", {"channels": ["a"], "dateRange": {"since": "x"}}, ["config.dateRange"]),
     ("confluence", {"instanceUrl": "https://acme.atlassian.net", "spaceKeys": ["ENG", ""]}, ["config.spaceKeys"]),
+    # stricter since issue 18: empty lists, required keys the TypeConfig table implies (scope_rules.py)
+    ("github", {"repos": []}, ["config.repos"]),
+    ("confluence", {"spaceKeys": ["ENG"]}, ["config.instanceUrl"]),
+    ("google_drive", {"folderIds": ["x"]}, ["config.folderIds"]),
     ("github", "repos", ["config"]),
 ])
 def test_validate_config(type_name, config, problems):
@@ -75,6 +76,7 @@ def test_validate_config(type_name, config, problems):
 
 
 def test_cursor_round_trip_and_rejects_garbage():
-    assert _decode_cursor(_encode_cursor(42)) == 42
-    assert _decode_cursor("garbage!") is None
-    assert _decode_cursor(base64.urlsafe_b64encode(b"nope:1").decode()) is None  # decodes, wrong prefix
+    assert decode_cursor(encode_cursor(42)) == 42
+    for garbage in ("garbage!", base64.urlsafe_b64encode(b"nope:1").decode()):  # the second decodes, wrong prefix
+        with pytest.raises(BadCursor):
+            decode_cursor(garbage)

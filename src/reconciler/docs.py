@@ -131,6 +131,9 @@ def providers_md() -> str:
             "- *list is complete*: otherwise a plan reads a connector's detail only when its modification",
             "  marker moved since the state saw it.",
             "- Emulators: `reconcile emulate TYPE` serves each platform's API locally (see `docs/cli.md`)."]
+    from .scope_rules import docs_lines  # per-type rules shared by the schema and the emulators
+
+    out += docs_lines()
     return "\n".join(out) + "\n"
 
 

@@ -28,7 +28,6 @@ seed documents is reproduced as written; where it is silent, the choices are:
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -42,34 +41,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .base import EmulatorConfig, JobClock, Store, new_id, now_iso
+from .. import scope_rules
+from ..scope_rules import AIMABLE
+from .base import BadCursor, EmulatorConfig, JobClock, Store, new_id, now_iso, paginate
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 IDEMPOTENCY_TTL = 24 * 3600.0
 PRINCIPAL_ID = "principal-emulator"
 
-# provider_slug -> the scope_config keys the platform knows, with their types. Unknown keys are
-# kept as sent (the platform stores scope_config as given); known keys are type-checked.
-LIST, STR, BOOL = "list", "str", "bool"
-PROVIDERS: dict[str, dict[str, str]] = {
-    "google-drive": {"folder_ids": LIST, "file_ids": LIST, "shared_drive_ids": LIST, "include_shared": BOOL},
-    "slack": {"channel_ids": LIST, "include_private": BOOL, "include_threads": BOOL},
-    "github": {"repositories": LIST, "branch": STR, "path_filter": STR},
-    "notion": {"page_ids": LIST, "database_ids": LIST},
-    "confluence": {"space_keys": LIST, "page_ids": LIST},
-    "jira": {"project_keys": LIST, "jql": STR},
-    "sharepoint": {"site_ids": LIST, "drive_ids": LIST, "folder_ids": LIST},
-    "onedrive": {"folder_ids": LIST},
-    "dropbox": {"paths": LIST},
-    "gmail": {"label_ids": LIST, "query": STR},
-}
-
-_TYPE_ERRORS = {  # kind -> (pydantic error type, message)
-    LIST: ("list_type", "Input should be a valid list"),
-    STR: ("string_type", "Input should be a valid string"),
-    BOOL: ("bool_type", "Input should be a valid boolean"),
-}
+# provider_slug -> its scope_config keys and credential fields: the rules the manifest schema is
+# generated from (one truth from validate to this server)
+PROVIDERS = AIMABLE
+CREATE_FIELDS = ("provider_slug", "credential", "scope_config")
+_PYDANTIC = {"missing": ("Field required", "missing"), "unknown": ("Extra inputs are not permitted", "extra_forbidden")}
 
 
 class ApiError(Exception):
@@ -85,11 +70,6 @@ def field_error(loc: list[Any], msg: str, type_: str) -> dict[str, Any]:
     return {"loc": loc, "msg": msg, "type": type_}
 
 
-def type_error(loc: list[Any], kind: str) -> dict[str, Any]:
-    type_, msg = _TYPE_ERRORS[kind]
-    return field_error(loc, msg, type_)
-
-
 def invalid(*errors: dict[str, Any]) -> ApiError:
     return ApiError(422, list(errors))
 
@@ -101,40 +81,39 @@ def _enum_message(values: list[str]) -> str:
     return "Input should be " + ", ".join(quoted[:-1]) + " or " + quoted[-1]
 
 
+def _loc_errors(problems: list[scope_rules.Problem], loc: list[Any]) -> list[dict[str, Any]]:
+    out = []
+    for problem in problems:
+        msg, type_ = _PYDANTIC.get(problem.code, (f"Value error, {problem.message}", "value_error"))
+        out.append(field_error([*loc, *problem.path[1:]], msg, type_))
+    return out
+
+
 def validate_scope_config(slug: str | None, value: Any, loc: list[Any]) -> list[dict[str, Any]]:
     if not isinstance(value, dict):
         return [field_error(loc, "Input should be a valid dictionary", "dict_type")]
-    errors = []
-    known = PROVIDERS.get(slug or "", {})
-    for key, item in value.items():
-        kind = known.get(key)
-        here = [*loc, key]
-        if kind == LIST:
-            if not isinstance(item, list):
-                errors.append(type_error(here, LIST))
-            else:
-                errors += [type_error([*here, i], STR) for i, v in enumerate(item) if not isinstance(v, str)]
-        elif kind == STR and not isinstance(item, str):
-            errors.append(type_error(here, STR))
-        elif kind == BOOL and not isinstance(item, bool):
-            errors.append(type_error(here, BOOL))
-    return errors
+    if slug not in PROVIDERS:
+        return []  # the slug itself is refused
+    return _loc_errors(scope_rules.check_scope(PROVIDERS[slug], value, "scope_config", slug), loc)
 
 
-def validate_credential(value: Any, loc: list[Any]) -> list[dict[str, Any]]:
+def validate_credential(value: Any, loc: list[Any], slug: str | None = None, *, partial: bool = False
+                        ) -> list[dict[str, Any]]:
     if not isinstance(value, dict):
         return [field_error(loc, "Input should be a valid dictionary", "dict_type")]
     if not value:
         return [field_error(loc, "Value error, credential must contain at least one field", "value_error")]
-    return [field_error([*loc, key], "Input should be a valid string", "string_type")
-            for key, item in value.items() if not isinstance(item, str) or not item]
+    rules = PROVIDERS.get(slug or "") or next(iter(PROVIDERS.values()))
+    return _loc_errors(scope_rules.check_credentials(rules, value, "credential", slug or "aimable",
+                                                     partial=partial), loc)
 
 
 def validate_create(body: Any) -> list[dict[str, Any]]:
     if not isinstance(body, dict):
         return [field_error(["body"], "Input should be a valid dictionary or object to extract fields from",
                             "model_attributes_type")]
-    errors = []
+    errors = [field_error(["body", key], "Extra inputs are not permitted", "extra_forbidden")
+              for key in body if key not in CREATE_FIELDS]
     slug = body.get("provider_slug")
     if "provider_slug" not in body:
         errors.append(field_error(["body", "provider_slug"], "Field required", "missing"))
@@ -143,7 +122,7 @@ def validate_create(body: Any) -> list[dict[str, Any]]:
     if "credential" not in body:
         errors.append(field_error(["body", "credential"], "Field required", "missing"))
     else:
-        errors += validate_credential(body["credential"], ["body", "credential"])
+        errors += validate_credential(body["credential"], ["body", "credential"], slug if slug in PROVIDERS else None)
     if body.get("scope_config") is not None:
         errors += validate_scope_config(slug if slug in PROVIDERS else None, body["scope_config"],
                                         ["body", "scope_config"])
@@ -157,7 +136,7 @@ def validate_patch(body: Any, slug: str) -> list[dict[str, Any]]:
     errors = [field_error(["body", key], "Extra inputs are not permitted", "extra_forbidden")
               for key in body if key not in ("credential", "scope_config")]
     if "credential" in body:
-        errors += validate_credential(body["credential"], ["body", "credential"])
+        errors += validate_credential(body["credential"], ["body", "credential"], slug)
     if "scope_config" in body:
         errors += validate_scope_config(slug, body["scope_config"], ["body", "scope_config"])
     return errors
@@ -178,33 +157,6 @@ def parse_limit(raw: str | None, cap: int) -> int:
         raise invalid(field_error(["query", "limit"], "Input should be greater than or equal to 1",
                                   "greater_than_equal"))
     return limit
-
-
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(raw: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-        prefix, _, number = text.partition(":")
-        if prefix != "seq":
-            raise ValueError(text)
-        return int(number)
-    except (ValueError, UnicodeDecodeError):
-        raise invalid(field_error(["query", "cursor"], "Value error, invalid cursor", "value_error")) from None
-
-
-def page(items: list[dict[str, Any]], limit: int, cursor: str | None, *, newest_first: bool = False
-         ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of ``items`` (each with ``_seq``) after ``cursor``, and the cursor of the next."""
-    ordered = sorted(items, key=lambda item: item["_seq"], reverse=newest_first)
-    if cursor:
-        after = decode_cursor(cursor)
-        ordered = [i for i in ordered if (i["_seq"] < after if newest_first else i["_seq"] > after)]
-    chunk = ordered[:limit]
-    more = len(ordered) > limit
-    return chunk, encode_cursor(chunk[-1]["_seq"]) if more else None
 
 
 # -- browse: a plausible, deterministic resource tree per provider ----------------------------
@@ -239,6 +191,14 @@ def browse_items(slug: str, parent_id: str | None) -> list[dict[str, Any]]:
 
 
 # -- the application ------------------------------------------------------------------------
+
+def paged(mode: str | None, rows: list[dict[str, Any]], limit: int, request: Request):  # type: ignore[no-untyped-def]
+    try:
+        return paginate(mode, rows, limit, request.query_params, request.url, seq=lambda row: row["_seq"])
+    except BadCursor as exc:
+        where = "offset" if "offset" in str(exc) else "cursor"
+        raise invalid(field_error(["query", where], f"Value error, {exc}", "value_error")) from None
+
 
 async def not_found(request: Request, exc: Exception) -> Response:
     """Unknown paths and methods answer in the platform's JSON error shape, not plain text."""
@@ -301,8 +261,9 @@ def create_app(config: EmulatorConfig) -> Starlette:
 
     def sync_view(job: dict[str, Any]) -> dict[str, Any]:
         view = clock.view(job)
+        word = config.sync_status_word if view["finished_at"] and config.sync_status_word else view["status"]
         out = {
-            "id": job["id"], "collection_connector_id": job["connector_id"], "status": view["status"],
+            "id": job["id"], "collection_connector_id": job["connector_id"], "status": word,
             "records_fetched": view["records"], "metadata": dict(job.get("metadata", {})),
             "created_at": job["created_at"], "completed_at": view["finished_at"],
         }
@@ -346,9 +307,13 @@ def create_app(config: EmulatorConfig) -> Starlette:
     # -- connectors --
     def list_connectors(request: Request, target: str) -> Response:
         limit = parse_limit(request.query_params.get("limit"), cap)
-        items = [c for c in store.data["connectors"].values() if c["_target"] == target]
-        chunk, cursor = page(items, limit, request.query_params.get("cursor"))
-        return JSONResponse({"data": [public(c) for c in chunk], "next_cursor": cursor})
+        items = sorted((c for c in store.data["connectors"].values() if c["_target"] == target),
+                       key=lambda c: c["_seq"])
+        found = paged(config.paging, items, limit, request)
+        body: dict[str, Any] = {"data": [public(c) for c in found.items]}
+        if (config.paging or "cursor") == "cursor":
+            body["next_cursor"] = found.next_cursor
+        return JSONResponse(body, headers=found.headers)
 
     def create(request: Request, target: str, body: Any) -> Response:
         key = request.headers.get("idempotency-key")
@@ -359,16 +324,15 @@ def create_app(config: EmulatorConfig) -> Starlette:
         request_fp = fingerprint({"target": target, "body": body})
         scoped_key = fingerprint({"api_key": config.api_key, "key": key})  # keys are per API key
         record = store.data["idempotency"].get(scoped_key)
-        if record and (time.time() - record["at"] > IDEMPOTENCY_TTL
-                       or record["connector_id"] not in store.data["connectors"]):
-            record = None  # expired, or its connector was deleted: the key is free again
+        if record and time.time() - record["at"] > IDEMPOTENCY_TTL:
+            record = None  # expired: the key is free again
         if record:
+            # Stripe-style: the key outlives its connector; the same request gets the first answer
+            # again (even when that connector has since been deleted), another request a 422
             if record["request_fp"] != request_fp:
                 raise invalid(field_error(["header", "idempotency-key"], "Idempotency-Key was already used with a "
                                           "different request", "idempotency_key_reused"))
-            connector = store.data["connectors"][record["connector_id"]]
-            return JSONResponse({"data": public(connector)}, status_code=201,
-                                headers={"Idempotent-Replayed": "true"})
+            return JSONResponse(record["response"], status_code=201, headers={"Idempotent-Replayed": "true"})
         stamp = now_iso()
         connector = {
             "id": new_id(), "collection_id": target.split("/", 1)[1], "provider_slug": body["provider_slug"],
@@ -378,9 +342,10 @@ def create_app(config: EmulatorConfig) -> Starlette:
             "_credential_fields": sorted(body["credential"]), "_credential_fp": fingerprint(body["credential"]),
         }
         store.data["connectors"][connector["id"]] = connector
+        answer = {"data": public(connector)}
         store.data["idempotency"][scoped_key] = {"request_fp": request_fp, "connector_id": connector["id"],
-                                                 "at": time.time()}
-        return JSONResponse({"data": public(connector)}, status_code=201)
+                                                 "at": time.time(), "response": answer}
+        return JSONResponse(answer, status_code=201)
 
     def get_connector(request: Request, target: str) -> Response:
         return JSONResponse({"data": public(find_connector(request, target))})
@@ -424,9 +389,10 @@ def create_app(config: EmulatorConfig) -> Starlette:
     def list_syncs(request: Request, target: str) -> Response:
         connector = find_connector(request, target)
         limit = parse_limit(request.query_params.get("limit"), cap)
-        jobs = [j for j in store.data["syncs"].values() if j["connector_id"] == connector["id"]]
-        chunk, cursor = page(jobs, limit, request.query_params.get("cursor"), newest_first=True)
-        return JSONResponse({"data": [sync_view(j) for j in chunk], "next_cursor": cursor})
+        jobs = sorted((j for j in store.data["syncs"].values() if j["connector_id"] == connector["id"]),
+                      key=lambda j: j["_seq"], reverse=True)
+        found = paged("cursor", jobs, limit, request)
+        return JSONResponse({"data": [sync_view(j) for j in found.items], "next_cursor": found.next_cursor})
 
     def get_sync(request: Request, target: str) -> Response:
         connector = find_connector(request, target)

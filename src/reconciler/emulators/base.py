@@ -11,6 +11,7 @@ The fault knobs never touch ``/_emulator/*`` paths, which exist for tests and be
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import os
@@ -60,6 +61,16 @@ class EmulatorConfig:
     # requests a minute to one emulator and would stall for the rest of the window.
     rate_limit: int | None = None
     rate_limit_window: float = 60.0
+    # how list endpoints page where the platform's docs are silent (aimable, connectors-api):
+    # "cursor" (the emulator's default), "offset", "link" (RFC 8288 Link header), "none" (a
+    # capped first page and no way to the next: a truncated list)
+    paging: str | None = None
+    # how an update merges into a stored sub-object where the docs are silent (connectors-api
+    # PUT config): "replace" (default) or "merge" (JSON merge patch: null removes a key)
+    update_mode: str | None = None
+    # the word a finished sync reports as its status (default: the platform's own), to try
+    # clients against words they do not know
+    sync_status_word: str | None = None
 
 
 def now_iso() -> str:
@@ -92,6 +103,72 @@ class Store:
         with os.fdopen(fd, "w") as fh:
             json.dump(self.data, fh)
         os.replace(tmp, self.path)
+
+
+PAGING_MODES = ("cursor", "offset", "link", "none")
+
+
+class BadCursor(ValueError):
+    """The client sent a cursor or offset this emulator never handed out."""
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        prefix, _, number = text.partition(":")
+        if prefix != "seq":
+            raise ValueError(text)
+        return int(number)
+    except (ValueError, UnicodeDecodeError):
+        raise BadCursor("invalid cursor") from None
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None = None  # for the body (mode "cursor")
+    headers: dict[str, str] = field(default_factory=dict)  # a Link header (mode "link")
+
+
+def paginate(mode: str | None, rows: list[dict[str, Any]], limit: int, params: Any, url: Any,
+             seq: Callable[[dict[str, Any]], int]) -> Page:
+    """One page of ``rows`` (already in list order) the way ``mode`` pages.
+
+    ``seq`` gives each row's position marker for cursors; ``url`` is the request URL (a
+    starlette URL) for the Link header.
+    """
+    mode = mode or "cursor"
+    if mode not in PAGING_MODES:
+        raise ValueError(f"unknown paging mode {mode!r}; expected one of {', '.join(PAGING_MODES)}")
+    if mode == "none":  # the first page only, whatever the client asks for
+        return Page(rows[:limit])
+    if mode == "offset":
+        try:
+            offset = int(params.get("offset") or 0)
+        except ValueError:
+            raise BadCursor("invalid offset") from None
+        if offset < 0:
+            raise BadCursor("invalid offset")
+        return Page(rows[offset:offset + limit])
+    start = 0
+    if params.get("cursor"):
+        after = decode_cursor(params["cursor"])
+        start = next((i + 1 for i, row in enumerate(rows) if seq(row) == after), None)
+        if start is None:  # the row the cursor names is gone: resume after the first one past it
+            order = [seq(r) for r in rows]
+            ascending = order == sorted(order)
+            start = next((i for i, s in enumerate(order) if (s > after if ascending else s < after)), len(rows))
+    chunk = rows[start:start + limit]
+    more = start + limit < len(rows)
+    cursor = encode_cursor(seq(chunk[-1])) if more and chunk else None
+    if mode == "link":
+        headers = {"link": f'<{url.include_query_params(cursor=cursor, limit=limit)}>; rel="next"'} if cursor else {}
+        return Page(chunk, None, headers)
+    return Page(chunk, cursor)
 
 
 class JobClock:

@@ -30,7 +30,6 @@ indexed}, startedAt). Where the excerpt is silent the emulator makes these choic
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -42,84 +41,36 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .base import EmulatorConfig, JobClock, Store, now_iso
+from .. import scope_rules
+from ..scope_rules import CONNECTORS_API as TYPES
+from ..scope_rules import CONNECTORS_API_DEFAULTS as CONFIG_DEFAULTS
+from .base import BadCursor, EmulatorConfig, JobClock, Store, now_iso, paginate
 
-OAUTH_TYPES = frozenset({"google_drive", "notion"})
+OAUTH_TYPES = frozenset(t for t, rules in TYPES.items() if rules.oauth)
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 NAME_MAX = 128
+CREATE_FIELDS = ("name", "type", "collection", "config", "credentials")
+# where each OAuth type's consent screen lives (seed line 140 shows Google's)
+AUTH_HOSTS = {"google_drive": "https://accounts.google.com/o/oauth2/v2/auth",
+              "notion": "https://api.notion.com/v1/oauth/authorize"}
 
 
-def _str(value: Any) -> str | None:
-    return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
+def _blank(value: Any) -> bool:
+    return not (isinstance(value, str) and value.strip())
 
 
-def _url(value: Any) -> str | None:
-    if _str(value) or not value.startswith(("https://", "http://")):
-        return "must be an http(s) URL"
-    return None
+def _details(problems: list[scope_rules.Problem]) -> list[dict[str, str]]:
+    return [{"field": ".".join(p.path), "message": p.message} for p in problems]
 
 
-def _str_list(value: Any) -> str | None:
-    if not isinstance(value, list) or not value or any(_str(v) for v in value):
-        return "must be a non-empty list of non-empty strings"
-    return None
-
-
-def _port(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
-        return "must be an integer between 1 and 65535"
-    return None
-
-
-def _date_range(value: Any) -> str | None:
-    # a relative span ("30d") or {"from": date, "to": date}
-    if isinstance(value, str) and value.strip():
-        return None
-    if isinstance(value, dict) and value and set(value) <= {"from", "to"} and all(not _str(v) for v in value.values()):
-        return None
-    return 'must be a string like "30d" or an object {"from", "to"}'
-
-
-Check = Callable[[Any], "str | None"]
-# type -> field -> (check, required)
-CONFIG_FIELDS: dict[str, dict[str, tuple[Check, bool]]] = {
-    "s3": {"bucket": (_str, True), "region": (_str, True), "prefix": (_str, False), "endpoint": (_url, False)},
-    "google_drive": {},
-    "confluence": {"instanceUrl": (_url, True), "spaceKeys": (_str_list, False)},
-    "github": {"repos": (_str_list, True), "branch": (_str, False), "pathFilter": (_str, False)},
-    "slack": {"channels": (_str_list, True), "dateRange": (_date_range, False)},
-    "notion": {},
-    "salesforce": {"objects": (_str_list, True), "soqlFilter": (_str, False)},
-    "postgresql": {"host": (_str, True), "port": (_port, True), "database": (_str, True), "schema": (_str, False)},
-}
-# what the server fills in when the caller leaves it out
-CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {"postgresql": {"schema": "public"}}
-
-
-def validate_config(type_name: str, config: Any) -> list[dict[str, str]]:
-    fields = CONFIG_FIELDS[type_name]
-    if not isinstance(config, dict):
-        return [{"field": "config", "message": "must be an object"}]
-    details = []
-    for name in sorted(set(config) - set(fields)):
-        allowed = ", ".join(fields) or "none (OAuth is handled separately)"
-        details.append({"field": f"config.{name}", "message": f"unknown field for type {type_name}; allowed: {allowed}"})
-    for name, (check, required) in fields.items():
-        if name not in config:
-            if required:
-                details.append({"field": f"config.{name}", "message": "is required"})
-            continue
-        problem = check(config[name])
-        if problem:
-            details.append({"field": f"config.{name}", "message": problem})
-    return details
-
-
-def _credentials_ok(value: Any) -> bool:
-    if not isinstance(value, dict):
-        return False
-    return all(isinstance(v, str) and v or isinstance(v, dict) and _credentials_ok(v) for v in value.values())
+def validate_config(type_name: str, config: Any, *, partial: bool = False) -> list[dict[str, str]]:
+    """The config of ``type_name`` checked against the shared rules (``reconciler.scope_rules``)."""
+    rules = TYPES[type_name]
+    problems = scope_rules.check_scope(rules, config, "config", type_name)
+    if partial:
+        problems = [p for p in problems if p.code != "missing"]
+    return _details(problems)
 
 
 def _error(status: int, code: str, message: str, details: list[dict[str, str]] | None = None) -> JSONResponse:
@@ -134,19 +85,6 @@ class _Refusal(Exception):
 
     def __init__(self, response: JSONResponse) -> None:
         self.response = response
-
-
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"seq:{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> int | None:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, number = raw.partition(":")
-        return int(number) if prefix == "seq" else None
-    except (ValueError, UnicodeDecodeError):
-        return None
 
 
 def create_app(config: EmulatorConfig) -> Starlette:
@@ -176,13 +114,16 @@ def create_app(config: EmulatorConfig) -> Starlette:
         total = clock.total
         # each stage trails the one before it and all meet at the total when done
         progress = {"collected": int(total * frac), "parsed": int(total * frac ** 1.5), "indexed": int(total * frac ** 2)}
-        out = {"jobId": job["id"], "status": view["status"], "progress": progress, "startedAt": job["created_at"],
+        word = config.sync_status_word if view["finished_at"] and config.sync_status_word else view["status"]
+        out = {"jobId": job["id"], "status": word, "progress": progress, "startedAt": job["created_at"],
                "completedAt": view["finished_at"]}
         if view["error"]:
             out["error"] = view["error"]
         return out
 
     def live_status(conn: dict[str, Any]) -> tuple[str, str | None]:
+        if conn.get("oauth_pending"):
+            return "pending", None
         views = [clock.view(store.data["jobs"][j]) for j in conn["jobs"] if j in store.data["jobs"]]  # oldest first
         ended = [v for v in views if v["finished_at"]]
         last_sync = ended[-1]["finished_at"] if ended else None
@@ -210,18 +151,19 @@ def create_app(config: EmulatorConfig) -> Starlette:
             raise _Refusal(_error(400, "invalid_request", "Request body must be a JSON object"))
         return body
 
-    def check_fields(body: dict[str, Any], type_name: str, *, creating: bool) -> list[dict[str, str]]:
-        details: list[dict[str, str]] = []
+    def check_fields(body: dict[str, Any], type_name: str, *, creating: bool, allowed: tuple[str, ...],
+                     config_partial: bool = False) -> list[dict[str, str]]:
+        details = [{"field": str(k), "message": "unknown field; allowed: " + ", ".join(allowed)}
+                   for k in body if k not in allowed]
         if creating or "name" in body:
             name = body.get("name")
-            if _str(name) or len(name) > NAME_MAX:
+            if _blank(name) or len(name) > NAME_MAX:
                 details.append({"field": "name", "message": f"must be a non-empty string of at most {NAME_MAX} characters"})
         if creating or "config" in body:
-            details += validate_config(type_name, body.get("config", {}))
-        if "credentials" in body or (creating and type_name not in OAUTH_TYPES):
-            creds = body.get("credentials")
-            if not _credentials_ok(creds) or not creds:
-                details.append({"field": "credentials", "message": "must be a non-empty object of string values"})
+            details += validate_config(type_name, body.get("config", {}), partial=config_partial)
+        rules = TYPES[type_name]
+        if "credentials" in body or (creating and not rules.oauth):
+            details += _details(scope_rules.check_credentials(rules, body.get("credentials"), "credentials", type_name))
         return details
 
     async def list_connectors(request: Request) -> JSONResponse:
@@ -233,34 +175,32 @@ def create_app(config: EmulatorConfig) -> Starlette:
         if not 1 <= limit <= max_limit:
             return _error(422, "validation_error", f"limit must be an integer between 1 and {max_limit}",
                           [{"field": "limit", "message": f"must be between 1 and {max_limit}"}])
-        after = 0
-        if params.get("cursor"):
-            decoded = _decode_cursor(params["cursor"])
-            if decoded is None:
-                return _error(400, "invalid_request", "Invalid cursor")
-            after = decoded
         with store.lock:
-            rows = sorted((c for c in store.data["connectors"].values() if c["seq"] > after), key=lambda c: c["seq"])
-            page = rows[:limit]
-            has_more = len(rows) > limit
-            data = [item(c, detail=False) for c in page]
-        next_cursor = _encode_cursor(page[-1]["seq"]) if has_more else None
-        return JSONResponse({"data": data, "pagination": {"nextCursor": next_cursor, "hasMore": has_more}})
+            rows = sorted(store.data["connectors"].values(), key=lambda c: c["seq"])
+            try:
+                page = paginate(config.paging, rows, limit, params, request.url, seq=lambda c: c["seq"])
+            except BadCursor as exc:
+                return _error(400, "invalid_request", str(exc).capitalize())
+            data = [item(c, detail=False) for c in page.items]
+        body: dict[str, Any] = {"data": data}
+        if (config.paging or "cursor") == "cursor":
+            body["pagination"] = {"nextCursor": page.next_cursor, "hasMore": page.next_cursor is not None}
+        return JSONResponse(body, headers=page.headers)
 
     async def create(request: Request) -> JSONResponse:
         body = await body_of(request)
         type_name = body.get("type")
-        if type_name not in CONFIG_FIELDS:
+        if type_name not in TYPES:
             return _error(422, "validation_error", "Invalid connector",
-                          [{"field": "type", "message": f"must be one of: {', '.join(CONFIG_FIELDS)}"}])
-        details = check_fields(body, type_name, creating=True)
-        if _str(body.get("collection")):
+                          [{"field": "type", "message": f"must be one of: {', '.join(TYPES)}"}])
+        details = check_fields(body, type_name, creating=True, allowed=CREATE_FIELDS)
+        if _blank(body.get("collection")):
             details.append({"field": "collection", "message": "is required"})
         if details:
             return _error(422, "validation_error", "Invalid connector", details)
         with store.lock:
             if body["collection"] not in store.data["collections"]:
-                return _error(404, "not_found", f"Collection {body['collection']!r} not found")
+                return _error(404, "not_found", "Collection not found")
             now = now_iso()
             store.data["seq"] += 1
             conn = {
@@ -268,6 +208,8 @@ def create_app(config: EmulatorConfig) -> Starlette:
                 "type": type_name, "collection": body["collection"],
                 "config": {**CONFIG_DEFAULTS.get(type_name, {}), **body.get("config", {})},
                 "credential_fingerprint": fingerprint(body.get("credentials") or {}),
+                # an OAuth type waits for its callback (seed lines 128-146) before it can sync
+                "oauth_pending": type_name in OAUTH_TYPES,
                 "createdAt": now, "updatedAt": now, "jobs": [],
             }
             store.data["connectors"][conn["id"]] = conn
@@ -277,7 +219,7 @@ def create_app(config: EmulatorConfig) -> Starlette:
     def find(request: Request) -> dict[str, Any]:
         conn = store.data["connectors"].get(request.path_params["id"])
         if conn is None:
-            raise _Refusal(_error(404, "not_found", f"Connector {request.path_params['id']!r} not found"))
+            raise _Refusal(_error(404, "not_found", "Connector not found"))
         return conn
 
     async def get(request: Request) -> JSONResponse:
@@ -287,21 +229,77 @@ def create_app(config: EmulatorConfig) -> Starlette:
 
     async def put(request: Request) -> JSONResponse:
         body = await body_of(request)
+        merge = config.update_mode == "merge"
         with store.lock:
             conn = find(request)
             moved = [f for f in ("type", "collection") if f in body and body[f] != conn[f]]
             if moved:
                 return _error(422, "immutable_field", f"{' and '.join(moved)} cannot be changed; create a new connector",
                               [{"field": f, "message": "cannot be changed"} for f in moved])
-            details = check_fields(body, conn["type"], creating=False)
+            if merge and isinstance(body.get("config"), dict):
+                # JSON merge patch (RFC 7386): given keys overwrite, null removes, the rest stays
+                merged = {**conn["config"], **body["config"]}
+                new_config = {k: v for k, v in merged.items() if v is not None}
+            else:
+                new_config = body.get("config")
+            checked = {**body, "config": new_config} if "config" in body else body
+            # replace mode takes the config it is given as the whole config, so the seed's own
+            # example (line 78-83: only `prefix`) is accepted; what it leaves out is gone
+            details = check_fields(checked, conn["type"], creating=False, allowed=CREATE_FIELDS,
+                                   config_partial=not merge)
             if details:
                 return _error(422, "validation_error", "Invalid connector", details)
             if "name" in body:
                 conn["name"] = body["name"]
             if "config" in body:
-                conn["config"] = {**CONFIG_DEFAULTS.get(conn["type"], {}), **body["config"]}
+                conn["config"] = {**CONFIG_DEFAULTS.get(conn["type"], {}), **new_config}
             if "credentials" in body:
                 conn["credential_fingerprint"] = fingerprint(body["credentials"])
+            conn["updatedAt"] = now_iso()
+            store.save()
+            return JSONResponse({"data": item(conn, detail=True)})
+
+    def oauth_type(request: Request) -> str:
+        type_name = request.path_params["type"]
+        if type_name not in OAUTH_TYPES:
+            raise _Refusal(_error(404, "not_found", "No OAuth flow for this connector type",
+                                  [{"field": "type", "message": "must be one of: " + ", ".join(sorted(OAUTH_TYPES))}]))
+        return type_name
+
+    def pending_connector(type_name: str, connector_id: Any) -> dict[str, Any]:
+        conn = store.data["connectors"].get(connector_id) if isinstance(connector_id, str) else None
+        if conn is None or conn["type"] != type_name:
+            raise _Refusal(_error(404, "not_found", "Connector not found"))
+        return conn
+
+    async def authorize(request: Request) -> JSONResponse:
+        # seed lines 132-142; which connector the URL is for is not documented: connectorId
+        type_name = oauth_type(request)
+        with store.lock:
+            conn = pending_connector(type_name, request.query_params.get("connectorId"))
+            state = conn.setdefault("oauth_state", secrets.token_urlsafe(16))
+            store.save()
+        url = (f"{AUTH_HOSTS[type_name]}?client_id=connectors-api-emulator&response_type=code"
+               f"&redirect_uri=https%3A%2F%2Fapp.connectors-api.com%2Foauth%2Fcallback&state={state}")
+        return JSONResponse({"data": {"authUrl": url}})
+
+    async def callback(request: Request) -> JSONResponse:
+        # seed line 146: what a browser's redirect posts back ({code, state}, decided)
+        type_name = oauth_type(request)
+        body = await body_of(request)
+        details = [{"field": k, "message": "is required"} for k in ("code", "state") if _blank(body.get(k))]
+        details += [{"field": str(k), "message": "unknown field; allowed: code, state"}
+                    for k in body if k not in ("code", "state")]
+        if details:
+            return _error(422, "validation_error", "Invalid OAuth callback", details)
+        with store.lock:
+            conn = next((c for c in store.data["connectors"].values()
+                         if c["type"] == type_name and c.get("oauth_state") == body["state"]), None)
+            if conn is None:
+                return _error(404, "not_found", "Unknown or expired OAuth state")
+            conn["oauth_pending"] = False
+            conn["oauth_state"] = None
+            conn["credential_fingerprint"] = fingerprint({"oauth_code": body["code"]})
             conn["updatedAt"] = now_iso()
             store.save()
             return JSONResponse({"data": item(conn, detail=True)})
@@ -318,6 +316,8 @@ def create_app(config: EmulatorConfig) -> Starlette:
     async def trigger_sync(request: Request) -> JSONResponse:
         with store.lock:
             conn = find(request)
+            if conn.get("oauth_pending"):
+                return _error(409, "oauth_pending", "The connector waits for its OAuth authorization")
             job = clock.new()
             job["id"] = "job_" + secrets.token_hex(8)
             job["connector_id"] = conn["id"]
@@ -333,7 +333,7 @@ def create_app(config: EmulatorConfig) -> Starlette:
             conn = find(request)
             job = store.data["jobs"].get(request.path_params["job_id"])
             if job is None or job["connector_id"] != conn["id"]:
-                return _error(404, "not_found", f"Sync job {request.path_params['job_id']!r} not found")
+                return _error(404, "not_found", "Sync job not found")
             return JSONResponse({"data": job_view(job)})
 
     def guarded(handler: Callable[[Request], Awaitable[JSONResponse]]) -> Callable[[Request], Awaitable[JSONResponse]]:
@@ -349,6 +349,8 @@ def create_app(config: EmulatorConfig) -> Starlette:
 
     app = Starlette(routes=[
         Route("/v1/connectors", guarded(list_connectors), methods=["GET"]),
+        Route("/v1/connectors/oauth/{type}/authorize", guarded(authorize), methods=["GET"]),
+        Route("/v1/connectors/oauth/{type}/callback", guarded(callback), methods=["POST"]),
         Route("/v1/connectors", guarded(create), methods=["POST"]),
         Route("/v1/connectors/{id}", guarded(get), methods=["GET"]),
         Route("/v1/connectors/{id}", guarded(put), methods=["PUT"]),

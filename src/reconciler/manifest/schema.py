@@ -314,6 +314,8 @@ def _problems(error: ValidationError, prefix: tuple[Any, ...]) -> list[Problem]:
                         else f"{field} must be at least {error.validator_value} characters")]
     if kind == "maxLength":
         return [Problem(path, f"{field} must be at most {error.validator_value} characters")]
+    if kind == "minItems":
+        return [Problem(path, f"{field} must not be empty: list at least one item", True)]
     if kind == "minProperties":
         return [Problem(path, f"{field} must not be empty", True)]
     if kind == "dependentRequired":

@@ -47,7 +47,7 @@ class SyncJob:
     """One sync run, as the platform reports it."""
 
     id: str
-    status: str  # queued | running | completed | failed | cancelled
+    status: str  # queued | running | completed | failed | cancelled, or the platform's own word
     progress: dict[str, int] = field(default_factory=dict)  # records fetched, collected/parsed/indexed, ...
     error: str | None = None
     started_at: str | None = None
@@ -55,7 +55,9 @@ class SyncJob:
 
     @property
     def done(self) -> bool:
-        return self.status in ("completed", "failed", "cancelled")
+        # only the two words known to mean "still going" are waited on: a word the adapter does
+        # not know is shown as the platform said it, not polled until --timeout runs out
+        return self.status not in ("queued", "running")
 
 
 class NothingToSync(Exception):

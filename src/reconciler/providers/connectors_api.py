@@ -1,13 +1,22 @@
 """Connectors API adapter: ``/v1/connectors`` CRUD with PUT updates and manual syncs.
 
 Mapping (see ``emulators/connectors_api.py`` for the API's shapes and the choices made where the
-docs are silent):
+docs are silent; the per-type rules are ``reconciler.scope_rules``):
 - identity = ``name``; ``source`` = ``type``; ``target`` = ``collection``; ``scope`` = ``config``
   (with the server's defaults filled in, so an unchanged manifest projects equal);
   ``credentials`` = ``credentials`` (write-only).
-- The list is global, cursor-paged, and its items lack ``config``: live connectors from the list are
-  incomplete, carry ``updatedAt`` as their version, and :meth:`read` GETs the detail.
-- PUT replaces the connector: every update sends name, type, collection, config and credentials.
+- The list is global and its items lack ``config``: live connectors from the list are incomplete,
+  carry ``updatedAt`` as their version, and :meth:`read` GETs the detail. The seed shows no paging
+  (a bare ``{"data": [...]}``, line 15): :func:`paging.walk` follows a cursor or Link header when
+  the server shows one and refuses to plan from a full page it cannot see past.
+- PUT (seed lines 74-83) sends ``name`` and the whole ``config`` (desired keys plus the
+  platform-owned ones in ``LiveConnector.unowned``), so a server that replaces ``config`` keeps
+  what it owns; when the answer shows keys we did not send (a server that merges), a second PUT
+  removes them with ``null`` (JSON merge patch). Either way the next plan is empty.
+- OAuth types (google_drive, notion: "OAuth handled separately", lines 56, 60, 128-146) are
+  created without credentials and wait as ``pending`` until a person completes the consent
+  screen: the adapter asks ``GET /v1/connectors/oauth/{type}/authorize`` for its URL, which plan,
+  apply and status print.
 - POST create is not idempotent; a lost answer surfaces as ``OutcomeUnknown`` and :meth:`lookup`
   finds the connector by name in its collection.
 - Sync triggers are retried even when their outcome is unknown: a duplicate sync only re-indexes,
@@ -16,17 +25,32 @@ docs are silent):
 from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, Mapping
+from urllib.parse import quote
 
 import httpx
 
 from ..errors import ProviderError
 from ..model import Connector, LiveConnector, Secret
+from ..scope_rules import CONNECTORS_API as TYPES
+from ..scope_rules import CONNECTORS_API_DEFAULTS as CONFIG_DEFAULTS
+from . import paging
 from .base import Capabilities, ConnectorStatus, Provider, SyncJob
 
-# defaults the server fills into config when the caller leaves them out
-CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {"postgresql": {"schema": "public"}}
 JOB_STATUSES = {"queued": "queued", "pending": "queued", "running": "running", "completed": "completed",
                 "succeeded": "completed", "failed": "failed", "cancelled": "cancelled", "canceled": "cancelled"}
+OAUTH_TYPES = frozenset(t for t, rules in TYPES.items() if rules.oauth)
+
+
+def job_status(word: Any, completed_at: Any) -> str:
+    """The common status of a sync job from the platform's word.
+
+    A job whose ``completedAt`` is set has finished, whatever its word says; a word we do not
+    know is passed through (shown as is, and not waited on: see ``SyncJob.done``)."""
+    text = str(word or "").strip().lower()
+    mapped = JOB_STATUSES.get(text)
+    if completed_at:
+        return mapped if mapped in ("completed", "failed", "cancelled") else (text if mapped is None and text else "completed")
+    return mapped or text or "running"
 
 
 def _reveal(credentials: Mapping[str, Any]) -> dict[str, Any]:
@@ -42,8 +66,6 @@ def _reveal(credentials: Mapping[str, Any]) -> dict[str, Any]:
 
 
 
-DOCUMENTED_CREDENTIALS = {"s3": ("accessKeyId", "secretAccessKey")}
-
 class ConnectorsApiProvider(Provider):
     type = "connectors-api"
     capabilities = Capabilities(
@@ -54,7 +76,7 @@ class ConnectorsApiProvider(Provider):
         ownership_marker=False,
         can_sync=True,
         can_cancel_sync=False,
-        default_url="https://api.connectors.example.com",
+        default_url="https://api.connectors-api.com",
     )
     page_limit = 100  # the platform's cap: the fewest list calls
 
@@ -79,8 +101,9 @@ class ConnectorsApiProvider(Provider):
 
     # -- identity and projection ------------------------------------------------------------
     def credential_template(self, live: LiveConnector) -> dict[str, str | None]:
-        # only the documented credential objects; OAuth types (google_drive, notion) take none
-        return {f: None for f in DOCUMENTED_CREDENTIALS.get(live.source, ())}
+        # OAuth types (google_drive, notion) take none
+        rules = TYPES.get(live.source)
+        return {f: None for f in rules.credentials} if rules and not rules.oauth else {}
 
     def identity(self, connector: Connector) -> str:
         return connector.name
@@ -118,25 +141,38 @@ class ConnectorsApiProvider(Provider):
         )
 
     # -- reads ------------------------------------------------------------------------------
+    @staticmethod
+    def _next(body: Any) -> paging.Next:
+        pages = body.get("pagination") if isinstance(body, dict) else None
+        if not isinstance(pages, dict):
+            return paging.Next()
+        cursor = pages.get("nextCursor")
+        return paging.Next(cursor=cursor or None, end=not cursor and pages.get("hasMore") is False)
+
     def list(self, targets: Iterable[str]) -> Iterator[LiveConnector]:
         # one global list; with targets given, only what lives in them is ours to consider
         wanted = {t for t in targets if t}
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": self.page_limit}
-            if cursor:
-                params["cursor"] = cursor
-            body = self.http.json("GET", "v1/connectors", kind="list", params=params)
-            for item in body.get("data") or []:
-                if not wanted or item.get("collection") in wanted:
-                    yield self._live(item, complete=False)
-            cursor = (body.get("pagination") or {}).get("nextCursor")
-            if not cursor:
-                return
+        for item in paging.walk(self.http, "v1/connectors", base_url=self.config.url or self.capabilities.default_url,
+                                limit=self.page_limit, what=f"{self.config.name} (connectors-api)", next_of=self._next):
+            if not wanted or item.get("collection") in wanted:
+                yield self._with_auth_url(self._live(item, complete=False))
+
+    def _with_auth_url(self, live: LiveConnector) -> LiveConnector:
+        """A connector waiting for its OAuth consent carries the URL a person must open."""
+        if live.source in OAUTH_TYPES and live.status == "pending":
+            body = self.http.json("GET", f"v1/connectors/oauth/{quote(live.source, safe='')}/authorize", kind="get",
+                                  params={"connectorId": live.id})
+            url = ((body or {}).get("data") or {}).get("authUrl")
+            if url:
+                live.extra["auth_url"] = url
+        return live
 
     def read(self, live: LiveConnector) -> LiveConnector:
-        body = self.http.json("GET", f"v1/connectors/{live.id}", kind="get")
-        return self._live(body["data"], complete=True)
+        body = self.http.json("GET", f"v1/connectors/{quote(live.id, safe='')}", kind="get")
+        full = self._live(body["data"], complete=True)
+        if "auth_url" in live.extra:
+            full.extra["auth_url"] = live.extra["auth_url"]
+        return full
 
     def lookup(self, connector: Connector) -> LiveConnector | None:
         for live in self.list([connector.target] if connector.target else []):
@@ -145,25 +181,39 @@ class ConnectorsApiProvider(Provider):
         return None
 
     # -- writes -----------------------------------------------------------------------------
-    def _body(self, connector: Connector) -> dict[str, Any]:
-        if not connector.target:
-            raise ProviderError(f"{self.config.name} (connectors-api): connector {connector.name!r} has no target collection")
-        body: dict[str, Any] = {"name": connector.name, "type": connector.source, "collection": connector.target,
-                                "config": dict(connector.scope)}
-        if connector.credentials:
-            body["credentials"] = _reveal(connector.credentials)
-        return body
+    def _credentials(self, connector: Connector) -> dict[str, Any]:
+        if connector.source in OAUTH_TYPES or not connector.credentials:
+            return {}  # authorized in a browser: the platform takes no credentials for these
+        return {"credentials": _reveal(connector.credentials)}
 
     def create(self, connector: Connector, *, idempotency_key: str) -> LiveConnector:
-        body = self.http.json("POST", "v1/connectors", kind="create", json=self._body(connector))
-        return self._live(body["data"], complete=True)
+        if not connector.target:
+            raise ProviderError(f"{self.config.name} (connectors-api): connector {connector.name!r} has no target collection")
+        body = {"name": connector.name, "type": connector.source, "collection": connector.target,
+                "config": dict(connector.scope), **self._credentials(connector)}
+        data = self.http.json("POST", "v1/connectors", kind="create", json=body)
+        live = self._with_auth_url(self._live(data["data"], complete=True))
+        if "auth_url" in live.extra:
+            # no sync can start before the consent screen is done; sync_on_apply waits for that
+            live.extra["sync_started"] = True
+        return live
 
     def update(self, connector: Connector, live: LiveConnector, changed: frozenset[str]) -> LiveConnector:
-        body = self.http.json("PUT", f"v1/connectors/{live.id}", kind="update", json=self._body(connector))
-        return self._live(body["data"], complete=True)
+        path = f"v1/connectors/{quote(live.id, safe='')}"
+        config = self._scope(connector.source, connector.scope)
+        for dotted, value in live.unowned.items():
+            key = dotted[len("scope."):] if dotted.startswith("scope.") else None
+            if key and "." not in key and key not in config:
+                config[key] = value  # the platform's own value: a replacing PUT must not drop it
+        body = {"name": connector.name, "config": config, **self._credentials(connector)}
+        data = self.http.json("PUT", path, kind="update", json=body)["data"]
+        left = sorted(set(data.get("config") or {}) - set(config))
+        if left:  # the server merged: what we no longer declare is still there; remove it
+            data = self.http.json("PUT", path, kind="update", json={"config": {k: None for k in left}})["data"]
+        return self._live(data, complete=True)
 
     def delete(self, live: LiveConnector) -> None:
-        self.http.request("DELETE", f"v1/connectors/{live.id}", kind="delete", ok_404=True)
+        self.http.request("DELETE", f"v1/connectors/{quote(live.id, safe='')}", kind="delete", ok_404=True)
 
     # -- syncs ------------------------------------------------------------------------------
     @staticmethod
@@ -171,7 +221,7 @@ class ConnectorsApiProvider(Provider):
         progress = {k: int(v) for k, v in (data.get("progress") or {}).items() if isinstance(v, (int, float))}
         return SyncJob(
             id=data["jobId"],
-            status=JOB_STATUSES.get(str(data.get("status", "")).lower(), "running"),
+            status=job_status(data.get("status"), data.get("completedAt")),
             progress=progress,
             error=data.get("error"),
             started_at=data.get("startedAt"),
@@ -187,9 +237,9 @@ class ConnectorsApiProvider(Provider):
         return self._job(body["data"])
 
     def status(self, live: LiveConnector) -> ConnectorStatus:
-        body = self.http.json("GET", f"v1/connectors/{live.id}", kind="get")
-        current = self._live(body["data"], complete=True)
-        return ConnectorStatus(status=current.status)
+        body = self.http.json("GET", f"v1/connectors/{quote(live.id, safe='')}", kind="get")
+        current = self._with_auth_url(self._live(body["data"], complete=True))
+        return ConnectorStatus(status=current.status, auth_url=current.extra.get("auth_url"))
 
 
 ADAPTER = ConnectorsApiProvider
