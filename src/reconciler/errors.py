@@ -56,5 +56,9 @@ class StateLocked(ReconcileError):
     """Another run holds the state lock."""
 
 
+class StateWriteError(ReconcileError):
+    """The state cannot be written (read-only, immutable, disk full): no platform call may follow."""
+
+
 class PlanStale(ReconcileError):
     """A saved plan no longer matches the manifests or live state."""

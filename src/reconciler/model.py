@@ -98,6 +98,9 @@ class Schedule:
 class Lifecycle:
     prevent_destroy: bool = False
     ignore_changes: tuple[str, ...] = ()
+    # a replace creates the new object before deleting the old; None: the platform's default
+    # (Capabilities.create_before_destroy)
+    create_before_destroy: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,15 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Iterator
 
 from .. import redact
 from ..engine import Context
-from ..errors import OutcomeUnknown, ProviderError, ReconcileError
+from ..errors import OutcomeUnknown, ProviderError, ReconcileError, StateWriteError
 from ..model import Connector, LiveConnector
 from ..plan.model import Action, ActionKind, Plan
 from ..providers import Provider
@@ -30,6 +34,18 @@ from ..state.model import StateEntry
 log = logging.getLogger("reconciler.apply")
 
 CREATE_ATTEMPTS = 4
+INTERRUPT_GRACE = 60.0  # seconds the calls in flight get after a first Ctrl-C
+
+
+class _ReplaceFailed(ReconcileError):
+    def __init__(self, message: str, destroyed: bool) -> None:
+        super().__init__(message)
+        self.destroyed = destroyed
+
+
+def _create_first(provider: Provider, connector: Connector) -> bool:
+    chosen = connector.lifecycle.create_before_destroy
+    return provider.capabilities.create_before_destroy if chosen is None else chosen
 
 
 @dataclass(slots=True)
@@ -40,12 +56,16 @@ class Outcome:
     live_id: str | None = None
     sync_job: str | None = None
     seconds: float = 0.0
+    destroyed: bool = False  # a replace whose original was deleted (even if its re-create then failed)
 
 
 @dataclass(slots=True)
 class ApplyReport:
     outcomes: list[Outcome] = field(default_factory=list)
     state_only: int = 0  # adoptions, renames, forgotten entries: recorded without an API call
+    planned: int = 0  # API actions the plan held
+    interrupted: bool = False  # SIGINT/SIGTERM: the actions not started were left for the next apply
+    halted: str | None = None  # the state could not be written: why the run stopped starting actions
 
     @property
     def failed(self) -> list[Outcome]:
@@ -54,19 +74,47 @@ class ApplyReport:
     def count(self, kind: ActionKind) -> int:
         return sum(1 for o in self.outcomes if o.ok and o.action.kind is kind)
 
+    @property
+    def destroyed(self) -> int:
+        """Connectors that are gone: deletes, and replaces whose re-create failed after the delete."""
+        return self.count(ActionKind.DELETE) + len(self.lost)
+
+    @property
+    def lost(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok and o.destroyed and o.action.kind is ActionKind.REPLACE]
+
+    @property
+    def done(self) -> int:
+        return sum(1 for o in self.outcomes if o.ok)
+
 
 def idempotency_key(provider: str, connector: Connector, desired: dict, fp: str | None) -> str:
     blob = json.dumps([provider, connector.name, desired, fp], sort_keys=True, default=str)
     return "rcn-" + hashlib.sha256(blob.encode()).hexdigest()[:40]
 
 
+def deposed_name(name: str, live_id: str) -> str:
+    """The state entry of an original a create-before-destroy replace has not deleted yet: no manifest
+    name can contain ``~``, so it never matches a connector and the next plan deletes it."""
+    return f"{name}~deposed-{live_id}"
+
+
+_SKIPPED = object()
+
+
 class Executor:
     def __init__(self, ctx: Context, backend: StateBackend, *, parallelism: int = 8,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: Callable[[str], None] | None = None, interrupt_grace: float = INTERRUPT_GRACE) -> None:
         self.ctx = ctx
         self.backend = backend
         self.parallelism = max(1, parallelism)
         self.progress = progress or (lambda _msg: None)
+        self.interrupt_grace = interrupt_grace
+        self._stop = threading.Event()
+        self._halted: str | None = None
+        # held around every state write, so an abort (second Ctrl-C) never cuts one in half
+        self._writing = threading.Lock()
+        self._signals = 0
 
     def run(self, plan: Plan, *, max_deletes: int | None = None) -> ApplyReport:
         if max_deletes is not None and plan.deletes > max_deletes:
@@ -74,35 +122,99 @@ class Executor:
                 f"the plan would delete {plan.deletes} connector(s) (deletes and replaces), more than "
                 f"--max-deletes {max_deletes}; nothing was changed"
             )
-        report = ApplyReport()
-        for old, new in plan.moved:
-            entry = self.ctx.state.entries.get(new)
-            self.backend.remove(old)
-            if entry is not None:
-                self.backend.put(entry)
-            report.state_only += 1
-        for name in plan.forgotten:
-            self.backend.remove(name)
-            report.state_only += 1
-        # deletes first, so that a name or natural key freed by one can be taken by a create
-        phases = ([a for a in plan.actions if a.kind is ActionKind.DELETE],
-                  [a for a in plan.actions if a.kind is not ActionKind.DELETE])
-        for actions in phases:
-            if not actions:
-                continue
-            with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
-                for outcome in pool.map(self._run_one, actions):
-                    if isinstance(outcome, Outcome):
-                        report.outcomes.append(outcome)
-                    elif outcome:
-                        report.state_only += 1
-        self.backend.flush()
+        self.backend.check_writable()
+        report = ApplyReport(planned=sum(1 for a in plan.actions if a.kind is not ActionKind.NOOP))
+        with self._interruptible():
+            for old, new in plan.moved:
+                entry = self.ctx.state.entries.get(new)
+                with self._writing:
+                    if entry is not None:
+                        self.backend.rename(old, entry)
+                    else:
+                        self.backend.remove(old)
+                report.state_only += 1
+            for name in plan.forgotten:
+                with self._writing:
+                    self.backend.remove(name)
+                report.state_only += 1
+            # deletes first, so that a name or natural key freed by one can be taken by a create
+            phases = ([a for a in plan.actions if a.kind is ActionKind.DELETE],
+                      [a for a in plan.actions if a.kind is not ActionKind.DELETE])
+            for actions in phases:
+                if not actions or self._stop.is_set():
+                    continue
+                with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
+                    for outcome in pool.map(self._run_one, actions):
+                        if isinstance(outcome, Outcome):
+                            report.outcomes.append(outcome)
+                        elif outcome is True:
+                            report.state_only += 1
+            report.interrupted = self._signals > 0
+            try:
+                with self._writing:
+                    self.backend.flush()
+            except StateWriteError as exc:
+                self._halted = self._halted or str(exc)
+        report.halted = self._halted
         return report
 
+    # -- interruption --------------------------------------------------------------------------
+    @contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """First SIGINT/SIGTERM: start nothing new, let in-flight calls finish (at most
+        ``interrupt_grace`` seconds), record them. Second: abort at once, between two state writes."""
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be installed from the main thread (library use)
+            return
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._signals += 1
+        if self._signals == 1:
+            self._stop.set()
+            self.progress(f"{signal.Signals(signum).name}: starting no new action; waiting for the calls in flight "
+                          f"(at most {self.interrupt_grace:.0f}s). Interrupt again to stop at once.")
+            timer = threading.Timer(self.interrupt_grace, self._abort, args=("the calls in flight did not finish in "
+                                                                             f"{self.interrupt_grace:.0f}s",))
+            timer.daemon = True
+            timer.start()
+            return
+        self._abort("interrupted twice")
+
+    def _abort(self, why: str) -> None:
+        # never mid-write: the journal stays whole; a call in flight may have happened unrecorded
+        # (the next plan finds it by its identity, or the idempotency key returns it)
+        got = self._writing.acquire(timeout=5)
+        self.progress(f"Aborted ({why}): the state holds every action recorded so far"
+                      + ("" if got else " (a state write was still running)") + "; run apply again to finish.")
+        os._exit(130)
+
+    def _halt(self, why: str) -> None:
+        self._halted = self._halted or why
+        self._stop.set()
+
+    # -- state writes ----------------------------------------------------------------------------
+    def _put(self, entry: StateEntry) -> None:
+        with self._writing:
+            self.backend.put(entry)
+
+    def _remove(self, name: str) -> None:
+        with self._writing:
+            self.backend.remove(name)
+
     # -- one action ----------------------------------------------------------------------------
-    def _run_one(self, action: Action) -> Outcome | bool:
-        """An Outcome for an API action; for a no-op, whether the state was written."""
+    def _run_one(self, action: Action) -> Outcome | bool | object:
+        """An Outcome for an API action; for a no-op, whether the state was written; _SKIPPED when
+        the run was interrupted or halted before the action started."""
+        if self._stop.is_set():
+            return _SKIPPED
         started = time.monotonic()
+        destroyed = False
         try:
             if action.kind is ActionKind.NOOP:
                 return self._refresh(action)
@@ -113,7 +225,7 @@ class Executor:
             live_id, job = None, None
             if action.kind is ActionKind.DELETE:
                 provider.delete(self.ctx.live[action.name])
-                self.backend.remove(action.name)
+                self._remove(action.name)
             elif action.kind is ActionKind.UPDATE:
                 connector = self.ctx.desired[action.name]
                 changed = frozenset(c.top for c in action.changes)
@@ -123,22 +235,68 @@ class Executor:
             else:
                 connector = self.ctx.desired[action.name]
                 if action.kind is ActionKind.REPLACE:
-                    provider.delete(self.ctx.live[action.name])
-                    self.backend.remove(action.name)
-                live = self._create(provider, action, connector)
-                self._record(action, connector, live)
+                    live = self._replace(provider, action, connector)
+                    destroyed = True
+                else:
+                    live = self._create(provider, action, connector)
+                    self._record(action, connector, live)
                 live_id, job = live.id, self._maybe_sync(provider, connector, live)
             seconds = time.monotonic() - started
             done = {ActionKind.DELETE: "Destruction", ActionKind.CREATE: "Creation", ActionKind.UPDATE: "Modification",
                     ActionKind.REPLACE: "Replacement"}[action.kind]
             self.progress(f"{action.address}: {done} complete after {seconds:.1f}s" + (f" [id={live_id}]" if live_id else ""))
-            return Outcome(action, True, live_id=live_id, sync_job=job, seconds=seconds)
+            return Outcome(action, True, live_id=live_id, sync_job=job, seconds=seconds, destroyed=destroyed)
+        except StateWriteError as exc:
+            # the platform may have changed and the state cannot say so: start nothing more
+            self._halt(str(exc))
+            message = f"its platform call may have happened but could not be recorded: {exc}"
+            self.progress(f"{action.address}: failed: {message}")
+            return Outcome(action, False, error=message, seconds=time.monotonic() - started)
+        except _ReplaceFailed as exc:
+            message = redact.scrub(str(exc))
+            self.progress(f"{action.address}: failed: {message}")
+            return Outcome(action, False, error=message, seconds=time.monotonic() - started, destroyed=exc.destroyed)
         except (ProviderError, ReconcileError, NotImplementedError) as exc:
             message = redact.scrub(str(exc))
             self.progress(f"{action.address}: failed: {message}")
             return Outcome(action, False, error=message, seconds=time.monotonic() - started)
 
-    def _create(self, provider: Provider, action: Action, connector: Connector) -> LiveConnector:
+    def _replace(self, provider: Provider, action: Action, connector: Connector) -> LiveConnector:
+        """Create-before-destroy where the platform lets the two live side by side (and the manifest
+        does not say otherwise): a failed create then loses nothing. Else destroy, then create."""
+        old = self.ctx.live[action.name]
+        if not _create_first(provider, connector):
+            provider.delete(old)
+            self._remove(action.name)
+            try:
+                live = self._create(provider, action, connector)
+            except (ProviderError, ReconcileError) as exc:
+                if isinstance(exc, StateWriteError):
+                    raise
+                raise _ReplaceFailed(f"the original was destroyed and its re-create failed: {exc}", True) from None
+            self._record(action, connector, live)
+            return live
+        try:
+            live = self._create(provider, action, connector, original=old.id)
+        except StateWriteError:
+            raise
+        except (ProviderError, ReconcileError) as exc:
+            raise _ReplaceFailed(f"the replacement could not be created, the original is kept: {exc}", False) from None
+        self._record(action, connector, live)
+        # the original stays recorded until it is gone: an interrupted or failed delete is retried
+        deposed = StateEntry(name=deposed_name(action.name, old.id), provider=action.provider, type=action.provider_type,
+                             id=old.id, key=old.key, source=old.source, target=old.target, version=old.version)
+        self._put(deposed)
+        try:
+            provider.delete(old)
+        except ProviderError as exc:
+            raise _ReplaceFailed(f"the replacement {live.id} was created, but the original {old.id} could not be "
+                                 f"deleted (the next apply retries): {exc}", False) from None
+        self._remove(deposed.name)
+        return live
+
+    def _create(self, provider: Provider, action: Action, connector: Connector,
+                original: str | None = None) -> LiveConnector:
         match = self.ctx.matches[action.name]
         key = idempotency_key(action.provider, connector, match.desired, match.fingerprint)
         last: OutcomeUnknown | None = None
@@ -149,7 +307,8 @@ class Executor:
                 last = exc
                 log.info("%s: create outcome unknown (%s); looking it up before retrying", action.address, exc)
                 found = self._lookup(provider, connector)
-                if found is not None:
+                # the original of a create-first replace carries the same identity: it is not the new one
+                if found is not None and found.id != original:
                     return found
                 time.sleep(min(2.0, 0.2 * 2 ** attempt))
         assert last is not None
@@ -186,12 +345,12 @@ class Executor:
         unchanged = {"applied_at": None}
         if entry is not None and not action.adopt and entry.to_json() | unchanged == wanted.to_json() | unchanged:
             return False
-        self.backend.put(wanted)
+        self._put(wanted)
         return True
 
     def _record(self, action: Action, connector: Connector, live: LiveConnector) -> None:
         match = self.ctx.matches[action.name]
-        self.backend.put(self._entry(action, connector, live, match.fingerprint, match.desired))
+        self._put(self._entry(action, connector, live, match.fingerprint, match.desired))
 
     def _entry(self, action: Action, connector: Connector, live: LiveConnector, fp: str | None,
                desired: dict) -> StateEntry:

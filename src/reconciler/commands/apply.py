@@ -64,6 +64,7 @@ def command(target: str, yes: bool, max_deletes: int | None, lock_timeout: float
     with ExitStack() as stack:
         engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
         stack.enter_context(engine.backend.lock(timeout=lock_timeout, holder=holder_description()))
+        engine.backend.check_writable()  # before any platform call: a change the state cannot record is lost
         if saved is not None:
             plan, ctx = replan_unchanged(engine, Plan.from_json(saved), target, selection=chosen)
         else:
@@ -84,20 +85,40 @@ def command(target: str, yes: bool, max_deletes: int | None, lock_timeout: float
                 raise ReconcileError("apply cancelled; nothing was changed")
         report = executor.run(plan, max_deletes=max_deletes)
     _print_report(report)
-    if report.failed:
+    if report.interrupted:
+        sys.exit(130)
+    if report.failed or report.halted:
         sys.exit(1)
 
 
+def _counts(report: ApplyReport) -> str:
+    text = (f"{report.count(ActionKind.CREATE)} added, {report.count(ActionKind.UPDATE)} changed, "
+            f"{report.count(ActionKind.REPLACE)} replaced, {report.destroyed} destroyed")
+    lost = len(report.lost)
+    if lost:  # a replace that deleted the original and could not create its successor
+        text += "; its re-create failed" if lost == 1 else f"; {lost} of their re-creates failed"
+    return text
+
+
 def _print_report(report: ApplyReport) -> None:
-    counts = (f"{report.count(ActionKind.CREATE)} added, {report.count(ActionKind.UPDATE)} changed, "
-              f"{report.count(ActionKind.REPLACE)} replaced, {report.count(ActionKind.DELETE)} destroyed")
+    counts = _counts(report)
     extra = f" ({report.state_only} recorded in the state only)" if report.state_only else ""
     console.out("")
-    if not report.failed:
+    if report.interrupted:
+        failed = f"; {len(report.failed)} failed" if report.failed else ""
+        console.out(f"Interrupted: {report.done} of {report.planned} action{'s' if report.planned != 1 else ''} done "
+                    f"({counts}{failed}){extra}; run apply again to finish.")
+    elif not report.failed and not report.halted:
         console.out(f"Apply complete! Connectors: {counts}.{extra}")
         return
-    n, total = len(report.failed), len(report.outcomes)
-    console.out(f"Apply incomplete: {n} of {total} action{'s' if total != 1 else ''} failed. Done: {counts}.{extra}")
+    elif report.failed:
+        n, total = len(report.failed), len(report.outcomes)
+        console.out(f"Apply incomplete: {n} of {total} action{'s' if total != 1 else ''} failed. Done: {counts}.{extra}")
+    else:
+        console.out(f"Apply stopped: {report.done} of {report.planned} actions done ({counts}).{extra}")
     for o in report.failed:
         console.out(f"  {o.action.address} ({o.action.kind.value}): {o.error}")
-    console.out("Completed actions are recorded in the state; run `reconcile apply` again to retry the rest.")
+    if report.halted:
+        console.error(report.halted)
+    if not report.interrupted:
+        console.out("Completed actions are recorded in the state; run `reconcile apply` again to retry the rest.")

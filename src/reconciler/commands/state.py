@@ -79,6 +79,7 @@ def _lock_option(fn):  # type: ignore[no-untyped-def]
 def _backend(stack: ExitStack, path: str, sandbox: bool, state_path: str | None,
              manifest: Manifest | None = None) -> StateBackend:
     backend = open_backend(manifest or _load(path), path_override=state_path, sandbox=sandbox)
+    backend.lenient = True  # these commands are how a user repairs what plan and apply refuse
     stack.callback(backend.close)
     return backend
 
@@ -192,9 +193,7 @@ def mv(path: str, sandbox: bool, state_path: str | None, old: str, new: str, loc
             raise ReconcileError(f"{new!r} is already in the state; `reconcile state rm` it first if it is stale")
         entry.name = new
         entry.fingerprint = _rekeyed(path, entry, old, new)
-        # the new row first: a crash in between leaves a duplicate to clean up, never a lost connector
-        backend.put(entry)
-        backend.remove(old)
+        backend.rename(old, entry)  # one atomic write: never under both names, never under neither
         backend.flush()
     console.out(f"Moved {entry.provider}.{old} to {entry.provider}.{new} (id {entry.id}).")
 

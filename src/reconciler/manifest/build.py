@@ -89,7 +89,8 @@ def _connector(entry: Entry) -> Connector:
         credentials=credentials,
         sync_on_apply=bool(body.get("sync_on_apply", False)),
         lifecycle=Lifecycle(prevent_destroy=bool(lifecycle.get("prevent_destroy", False)),
-                            ignore_changes=tuple(lifecycle.get("ignore_changes") or ())),
+                            ignore_changes=tuple(lifecycle.get("ignore_changes") or ()),
+                            create_before_destroy=lifecycle.get("create_before_destroy")),
         location=entry.location(key=True),
     )
 

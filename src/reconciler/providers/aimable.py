@@ -100,6 +100,7 @@ class AimableProvider(Provider):
         ownership_marker=False,
         can_sync=True,
         can_cancel_sync=True,
+        create_before_destroy=True,  # connectors are addressed by id alone
         default_url="https://api.aimable.ai",
     )
     page_size = MAX_PAGE

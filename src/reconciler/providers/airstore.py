@@ -48,6 +48,7 @@ class AirstoreProvider(Provider):
         list_is_complete=True,
         ownership_marker=False,
         can_sync=False,
+        create_before_destroy=True,  # every replace-forcing field is part of the upsert key: the replacement has a new key
         default_url="https://api.airstore.ai",
     )
 

@@ -108,6 +108,7 @@ class AirweaveProvider(Provider):
         ownership_marker=False,
         can_sync=True,
         can_cancel_sync=True,
+        create_before_destroy=True,  # names are not unique: the replacement is a second source connection
         default_url="https://api.airweave.ai",
     )
     page_size = 1000  # the API's cap for ``limit``

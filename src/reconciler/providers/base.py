@@ -38,6 +38,9 @@ class Capabilities:
     # syncs can be triggered / watched / cancelled through the API
     can_sync: bool = False
     can_cancel_sync: bool = False
+    # a replacement can live beside the original (no unique name or key clash), so a replace creates
+    # first and deletes second: a failed create loses nothing (lifecycle.create_before_destroy overrides)
+    create_before_destroy: bool = False
     # the default API base URL
     default_url: str = ""
 

@@ -76,6 +76,7 @@ class ConnectorsApiProvider(Provider):
         ownership_marker=False,
         can_sync=True,
         can_cancel_sync=False,
+        create_before_destroy=True,  # names are not unique: the replacement is a second connector
         default_url="https://api.connectors-api.com",
     )
     page_limit = 100  # the platform's cap: the fewest list calls

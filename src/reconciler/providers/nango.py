@@ -223,6 +223,7 @@ class NangoProvider(Provider):
         ownership_marker=True,
         can_sync=True,
         can_cancel_sync=False,  # Nango has no cancel for a running sync execution
+        create_before_destroy=True,  # a replace changes the integration, so the (connection_id, provider_config_key) key differs
         default_url="https://api.nango.dev",
     )
     http_class = NangoHttp

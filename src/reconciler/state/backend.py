@@ -11,6 +11,9 @@ class StateBackend(ABC):
     """Every write is durable when the call returns, so a killed run loses nothing."""
 
     description: str  # where the state lives, for messages
+    # repair commands (state list/rm/mv) load a state the checks would refuse for its meaning (two
+    # entries on one live id), so that the user can remove the stale entry; structure is always checked
+    lenient: bool = False
 
     @abstractmethod
     def load(self) -> State: ...
@@ -21,10 +24,20 @@ class StateBackend(ABC):
     @abstractmethod
     def remove(self, name: str) -> None: ...
 
+    def rename(self, old: str, entry: StateEntry) -> None:
+        """File ``entry`` under its name in place of ``old``; backends make it one atomic write, so a
+        crash never leaves the connector under both names (refused as two owners of one id) or neither."""
+        self.put(entry)
+        self.remove(old)
+
     @abstractmethod
     def lock(self, *, timeout: float, holder: str) -> AbstractContextManager[None]:
         """Hold the state's lock: one apply at a time. Waits up to ``timeout`` seconds, then
         raises :class:`~reconciler.errors.StateLocked` naming the holder."""
+
+    def check_writable(self) -> None:
+        """Raise :class:`~reconciler.errors.StateWriteError` when a write would fail; called before an
+        apply's first platform call, so a state that cannot record a change never lets one happen."""
 
     def flush(self) -> None:
         """Compact whatever the backend journals (end of a run); optional."""

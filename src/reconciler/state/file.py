@@ -8,9 +8,11 @@ leaves a lock behind; the file's content names the holder for the error message.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -19,9 +21,15 @@ from pathlib import Path
 from typing import Iterator
 
 from .. import redact
-from ..errors import ReconcileError, StateLocked
+from ..errors import ReconcileError, StateLocked, StateWriteError
+from . import check
 from .backend import StateBackend
 from .model import State, StateEntry
+
+
+PROBE_BYTES = 4096
+MIN_FREE = 256 * 1024  # room for the journal of a run and the compaction's temporary copy
+_GARBAGE = object()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -51,45 +59,117 @@ class FileBackend(StateBackend):
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.journal = self.path.with_name(self.path.name + ".journal")
+        self.backup = self.path.with_name(self.path.name + ".backup")
         self.lock_path = self.path.with_name("state.lock")
         self.description = str(self.path)
         self._state: State | None = None
-        self._journal_fh = None
+        self._journal_fd: int | None = None
+        self._journal_end: int | None = None  # where the last whole record ends (a torn tail is cut here)
         self._write_lock = threading.Lock()
+
+    def _repair(self, entry: str | None = None) -> str:
+        fix = f"fix or delete the entry {entry!r} in {self.path} by hand" if entry else f"fix {self.path} by hand"
+        if self.backup.is_file():
+            return f"{fix}, or restore {self.backup} (the state before the last apply) over it"
+        return f"{fix} (there is no {self.backup.name} to restore), or `reconcile import` the connectors again"
+
+    def _read(self, path: Path) -> str | None:
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except IsADirectoryError:
+            raise check.corrupt(str(path), "it is a directory, not a file",
+                                f"move it away (the state is the file {self.path})") from None
+        except UnicodeDecodeError as exc:
+            raise check.corrupt(str(path), f"it is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                self._repair()) from None
+        except OSError as exc:
+            raise check.corrupt(str(path), f"cannot read it ({exc.strerror})",
+                                "give this user read access to it and its directory") from None
 
     # -- reading ------------------------------------------------------------------------------
     def load(self) -> State:
         state = State()
-        if self.path.exists():
+        where = str(self.path)
+        text = self._read(self.path)
+        if text is not None:
             try:
-                state = State.from_json(json.loads(self.path.read_text()))
-            except (ValueError, TypeError) as exc:
-                raise ReconcileError(f"state file {self.path} is corrupt ({exc}); restore it from a backup") from exc
-        if self.journal.exists():
-            for line in self.journal.read_text().splitlines():
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    break  # a torn last line from a crash mid-append: everything before it is intact
-                if record.get("op") == "put":
-                    entry = StateEntry.from_json(record["entry"])
-                    state.entries[entry.name] = entry
-                elif record.get("op") == "rm":
-                    state.entries.pop(record["name"], None)
-                state.serial += 1
+                data = json.loads(text)
+            except ValueError as exc:
+                raise check.corrupt(where, f"it is not JSON ({exc})", self._repair()) from None
+            state = check.document(data, where, self._repair)
+        self._journal_end = None
+        journal = self._read(self.journal)
+        if journal:
+            self._replay(state, journal)
+        if not self.lenient:
+            check.unique_ids(state, where, how_to_drop=f"`reconcile state rm PATH {{name}}`, or {self._repair()}")
         self._state = state
         return state
 
+    def _replay(self, state: State, text: str) -> None:
+        where = str(self.journal)
+        lines = text.split("\n")
+        whole = lines[:-1]  # what follows the last newline is a torn append (a crash mid-write), or nothing
+        offset = 0
+        for number, line in enumerate(whole, 1):
+            offset += len(line.encode()) + 1
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = _GARBAGE
+            problem = "is not JSON" if record is _GARBAGE else check.journal_record(record)
+            if problem:
+                raise check.corrupt(f"{where}:{number}", f"journal line {number} {problem} (only a torn last line "
+                                    "is ignored: dropping this one would drop every record after it)",
+                                    f"delete that line if it is stray, or {self._repair()} and remove {self.journal}")
+            if record["op"] in ("put", "mv"):
+                state.entries.pop(record.get("from", ""), None)
+                entry = StateEntry.from_json(record["entry"])
+                state.entries[entry.name] = entry
+            else:
+                state.entries.pop(record["name"], None)
+            state.serial += 1
+        self._journal_end = offset
+
     # -- writing ------------------------------------------------------------------------------
+    def _fail(self, what: str, exc: OSError) -> ReconcileError:
+        reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
+        return StateWriteError(f"state {self.path}: cannot {what} ({reason}); every change recorded before this "
+                               f"is in {self.journal}. Free the space or fix the permissions, then run again")
+
+    def _open_journal(self) -> int:
+        if self._journal_fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            if self._journal_end is not None and os.fstat(fd).st_size > self._journal_end:
+                os.ftruncate(fd, self._journal_end)  # a torn tail would glue itself to the next record
+            self._journal_fd = fd
+        return self._journal_fd
+
     def _append(self, record: dict) -> None:
         if self._state is None:
             self.load()
-        if self._journal_fh is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._journal_fh = open(self.journal, "a")
-        self._journal_fh.write(redact.scrub(json.dumps(record, sort_keys=True)) + "\n")
-        self._journal_fh.flush()
-        os.fsync(self._journal_fh.fileno())
+        data = (redact.scrub(json.dumps(record, sort_keys=True)) + "\n").encode()
+        try:
+            fd = self._open_journal()
+        except OSError as exc:
+            raise self._fail("open its journal", exc) from None
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        except OSError as exc:
+            try:  # never leave half a record behind: the journal stays whole
+                os.ftruncate(fd, start)
+            except OSError:
+                pass
+            raise self._fail("append to its journal", exc) from None
 
     # the executor writes from its worker threads: one line at a time, or lines could interleave
     def put(self, entry: StateEntry) -> None:
@@ -106,19 +186,59 @@ class FileBackend(StateBackend):
             self._state.entries.pop(name, None)
             self._state.serial += 1
 
+    def rename(self, old: str, entry: StateEntry) -> None:
+        with self._write_lock:
+            self._append({"op": "mv", "from": old, "entry": entry.to_json()})
+            assert self._state is not None
+            self._state.entries.pop(old, None)
+            self._state.entries[entry.name] = entry
+            self._state.serial += 1
+
+    def check_writable(self) -> None:
+        """Before the first platform call: a state that cannot be written would let an apply change the
+        platforms and then forget it did (a read-only or full disk, an immutable file)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".probe")
+            try:
+                os.write(fd, b"\0" * PROBE_BYTES)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                os.unlink(tmp)
+            for existing in (self.path, self.journal):
+                if existing.exists():
+                    os.close(os.open(existing, os.O_WRONLY | os.O_APPEND))  # immutable (chattr +i): EPERM
+        except OSError as exc:
+            raise StateWriteError(f"state {self.path}: cannot be written "
+                                  f"({'the disk is full' if exc.errno == errno.ENOSPC else exc.strerror}); "
+                                  "nothing was changed. Make it writable (or free space) and run again") from None
+        size = self.path.stat().st_size if self.path.exists() else 0
+        free = shutil.disk_usage(self.path.parent).free
+        if free < size + MIN_FREE:  # the compaction writes a full copy beside the old one
+            raise StateWriteError(f"state {self.path}: only {free} bytes free on its disk, {size + MIN_FREE} needed "
+                                  "to journal and compact the state; nothing was changed. Free space and run again")
+
     def flush(self) -> None:
-        if self._journal_fh is not None:
-            self._journal_fh.close()
-            self._journal_fh = None
+        self.close()
         if self._state is None or not self.journal.exists():
             return
-        write_atomic(self.path, json.dumps(self._state.to_json(), indent=2, sort_keys=True) + "\n")
+        try:
+            if self.path.exists():  # the backup is the old file itself (a hard link): no copy, always whole
+                tmp = self.backup.with_name(self.backup.name + ".tmp")
+                tmp.unlink(missing_ok=True)
+                os.link(self.path, tmp)
+                os.replace(tmp, self.backup)
+            write_atomic(self.path, json.dumps(self._state.to_json(), indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise self._fail("compact its journal into it", exc) from None
         self.journal.unlink(missing_ok=True)
+        self._journal_end = None
 
     def close(self) -> None:
-        if self._journal_fh is not None:
-            self._journal_fh.close()
-            self._journal_fh = None
+        if self._journal_fd is not None:
+            os.close(self._journal_fd)
+            self._journal_fd = None
 
     # -- locking ------------------------------------------------------------------------------
     @contextmanager
@@ -155,9 +275,7 @@ class FileBackend(StateBackend):
     # -- day-two operations -------------------------------------------------------------------
     def replace_all(self, state: State) -> None:
         with self._write_lock:
-            if self._journal_fh is not None:
-                self._journal_fh.close()
-                self._journal_fh = None
+            self.close()
             write_atomic(self.path, json.dumps(state.to_json(), indent=2, sort_keys=True) + "\n")
             self.journal.unlink(missing_ok=True)  # folded into the pushed state, which replaces it
             self._state = state

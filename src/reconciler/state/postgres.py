@@ -27,7 +27,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from .. import redact
-from ..errors import ReconcileError, StateLocked
+from ..errors import ReconcileError, StateLocked, StateWriteError
+from . import check
 from .backend import StateBackend
 from .model import State, StateEntry
 
@@ -72,6 +73,7 @@ class PostgresBackend(StateBackend):
         self._dsn = dsn
         self.name = name
         self.description = f"PostgreSQL state {name!r}"
+        self.where = f"{name!r} in PostgreSQL"
         self._connect_timeout = connect_timeout
         self._conn: psycopg.Connection | None = None
         # the executor writes from several threads; one connection runs one transaction at a time
@@ -127,15 +129,22 @@ class PostgresBackend(StateBackend):
             with conn.transaction():  # one snapshot: the header and the rows agree
                 head = conn.execute("SELECT lineage, serial FROM reconcile_states WHERE name = %s",
                                     (self.name,)).fetchone()
-                rows = conn.execute("SELECT entry FROM reconcile_entries WHERE state = %s ORDER BY name",
+                rows = conn.execute("SELECT name, entry FROM reconcile_entries WHERE state = %s ORDER BY name",
                                     (self.name,)).fetchall()
             state = State(lineage=head[0], serial=int(head[1])) if head else State()
-            for (doc,) in rows:
-                entry = StateEntry.from_json(doc)
-                state.entries[entry.name] = entry
+            for name, doc in rows:
+                problem = check.entry_problem(doc, key=name)
+                if problem:
+                    raise check.corrupt(self.where, f"the row for {name!r} {problem}",
+                                        "fix its entry column, or delete the row: DELETE FROM reconcile_entries "
+                                        f"WHERE state = '{_sql_text(self.name)}' AND name = '{_sql_text(name)}'")
+                state.entries[name] = StateEntry.from_json(doc)
             return state
 
-        return self._run(read)
+        state = self._run(read)
+        if not self.lenient:
+            check.unique_ids(state, self.where, how_to_drop="`reconcile state rm PATH {name}`")
+        return state
 
     # -- writing ------------------------------------------------------------------------------
     def put(self, entry: StateEntry) -> None:
@@ -150,6 +159,30 @@ class PostgresBackend(StateBackend):
                 conn.execute("UPDATE reconcile_states SET serial = serial + 1 WHERE name = %s", (self.name,))
 
         self._run(write)
+
+    def rename(self, old: str, entry: StateEntry) -> None:
+        doc: dict[str, Any] = json.loads(redact.scrub(json.dumps(entry.to_json(), sort_keys=True)))
+
+        def move(conn: psycopg.Connection) -> None:
+            with conn.transaction():
+                conn.execute("DELETE FROM reconcile_entries WHERE state = %s AND name = %s", (self.name, old))
+                conn.execute(
+                    "INSERT INTO reconcile_entries (state, name, entry) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (state, name) DO UPDATE SET entry = EXCLUDED.entry, updated_at = now()",
+                    (self.name, entry.name, Jsonb(doc)))
+                conn.execute("UPDATE reconcile_states SET serial = serial + 1 WHERE name = %s", (self.name,))
+
+        self._run(move)
+
+    def check_writable(self) -> None:
+        def probe(conn: psycopg.Connection) -> None:
+            with conn.transaction():  # a write that changes nothing: a read-only role or replica fails here
+                conn.execute("UPDATE reconcile_states SET serial = serial WHERE name = %s", (self.name,))
+
+        try:
+            self._run(probe)
+        except ReconcileError as exc:
+            raise StateWriteError(f"state {self.where}: cannot be written ({exc}); nothing was changed") from None
 
     def remove(self, name: str) -> None:
         def delete(conn: psycopg.Connection) -> None:
@@ -255,6 +288,10 @@ class PostgresBackend(StateBackend):
         while self._run(holder) is not None and time.monotonic() < deadline:
             time.sleep(0.05)
         return who
+
+
+def _sql_text(text: str) -> str:
+    return text.replace("'", "''")
 
 
 def _first_line(exc: BaseException) -> str:
