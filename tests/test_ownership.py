@@ -313,3 +313,31 @@ def test_ownership_follows_a_moved_connector_through_a_saved_plan(project, tmp_p
     assert project.live_config().get("branch") in (None, "")
     assert project.plan().code == 0
     assert project.show("docs-renamed")["owned"]["scope.repo_name"] == "org/docs"
+
+
+def test_import_through_the_cli_leaves_out_known_defaults(project, monkeypatch):
+    """In-process (the defaults come from a test double: the Airweave adapter's own table is the
+    airweave adapter's business); the imported manifest then plans nothing."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import cli
+    from reconciler.providers.airweave import AirweaveProvider
+
+    monkeypatch.setattr(AirweaveProvider, "scope_defaults",
+                        lambda self, source: {"branch": ""} if source == "github" else {})
+    (project.root / "connectors.yaml").write_text("\n".join(_manifest({}).split("\nconnectors:")[0].split("\n"))
+                                                  + "\nconnectors: {}\n")
+    with project.api() as c:
+        c.post("/source-connections", json={
+            "name": "hand-made", "short_name": "github", "readable_collection_id": COLLECTION,
+            "config": {"repo_name": "org/wiki", "branch": ""},
+            "authentication": {"credentials": {"personal_access_token": "ghp_handmade_0001"}}}).raise_for_status()
+    for k, v in project.env.items():
+        monkeypatch.setenv(k, v)
+    r = CliRunner().invoke(cli, ["import", str(project.root), "--provider", "aw", "--target", COLLECTION])
+    assert r.exit_code == 0, r.output
+    doc = yaml.safe_load((project.root / "imported-aw.yaml").read_text())
+    assert doc["connectors"]["hand-made"]["scope"] == {"repo_name": "org/wiki"}
+    r = CliRunner().invoke(cli, ["plan", str(project.root), "--detailed-exitcode"],
+                           env={"IMPORTED_AW_HAND_MADE_PERSONAL_ACCESS_TOKEN": "ghp_handmade_0001"})
+    assert r.exit_code == 0, r.output
