@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -59,6 +59,7 @@ class Engine:
             self.providers[name] = provider_class(cfg.type)(cfg, parallelism=self.parallelism, counter=self.counter,
                                                             timeout=timeout)
         self.keys = {name: fingerprint_key(cfg.api_key) for name, cfg in manifest.providers.items()}
+        self._memo: dict[tuple[str, str], object] = {}
 
     def close(self) -> None:
         for p in self.providers.values():
@@ -77,16 +78,29 @@ class Engine:
         doc = {
             "providers": {n: [c.type, c.url] for n, c in sorted(self.as_written.providers.items())},
             "connectors": {
-                n: [c.provider, self.providers[c.provider].desired_fields(c), list(c.lifecycle.ignore_changes),
-                    c.lifecycle.prevent_destroy, c.sync_on_apply,
-                    fingerprint(c.name, c.credentials, self.keys[c.provider])]
+                n: [c.provider, self._desired_fields(c), list(c.lifecycle.ignore_changes),
+                    c.lifecycle.prevent_destroy, c.sync_on_apply, self._fingerprint(c)]
                 for n, c in sorted(self.manifest.connectors.items())
             },
         }
         return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
+    # the digest and the pairing both need every connector's projection and fingerprint: made once a plan
+    def _desired_fields(self, c: Connector) -> dict:
+        found = self._memo.get(("d", c.name))
+        if found is None:
+            found = self._memo[("d", c.name)] = self.providers[c.provider].desired_fields(c)
+        return found
+
+    def _fingerprint(self, c: Connector) -> str | None:
+        key = ("f", c.name)
+        if key not in self._memo:
+            self._memo[key] = fingerprint(c.name, c.credentials, self.keys[c.provider])
+        return self._memo[key]
+
     # -- planning -----------------------------------------------------------------------------
     def plan(self) -> tuple[Plan, Context]:
+        self._memo.clear()
         state = self.backend.load()
         ctx = Context(self.manifest, self.providers, state, self.keys, dict(self.manifest.connectors))
         ctx.renamed.extend(_apply_moved(self.manifest, state, self.keys))
@@ -119,7 +133,8 @@ class Engine:
         self.progress(f"{name}: listing connectors")
         live = list(provider.list(targets))
         pairing = planner.pair(desired=desired, live=live, entries=entries, identity=provider.identity,
-                               desired_fields=provider.desired_fields, fingerprint_key=self.keys[name])
+                               desired_fields=self._desired_fields, fingerprint_key=self.keys[name],
+                               fingerprint_of=self._fingerprint)
         self._complete(provider, pairing.matches)
         actions: list[Action] = []
         ctx.renamed.extend(pairing.renamed)
@@ -148,7 +163,7 @@ class Engine:
                 continue
             e = m.entry
             if e is not None and e.id == live.id and e.version and e.version == live.version and e.fields is not None:
-                m.live = replace(live, fields=dict(e.fields), complete=True)
+                live.fields, live.complete = dict(e.fields), True  # the adapter's fresh object: ours to fill
             else:
                 to_read.append(m)
         if not to_read:

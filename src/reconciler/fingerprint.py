@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import os
+from functools import lru_cache
 from typing import Mapping
 
 from .model import Secret
@@ -31,6 +32,7 @@ def fingerprint_key(api_key: Secret | None) -> bytes:
     return b"connector-reconciler/no-key"
 
 
+@lru_cache(maxsize=64)  # one HMAC per fingerprint instead of two: the key id is the same for a whole provider
 def key_id(key: bytes) -> str:
     return hmac.new(key, b"connector-reconciler key id", hashlib.sha256).hexdigest()[:8]
 

@@ -57,6 +57,7 @@ def pair(
     identity,  # Callable[[Connector], str]
     desired_fields,  # Callable[[Connector], dict]
     fingerprint_key: bytes,
+    fingerprint_of=None,  # Callable[[Connector], str | None]: the caller's (memoised) fingerprints
 ) -> Pairing:
     """Match desired connectors to live objects: through the state first, then by identity."""
     by_id: dict[str, LiveConnector] = {}
@@ -89,8 +90,9 @@ def pair(
                         renamed_from = owner.name
         if found is not None:
             taken.add(found.id)
-        out.matches.append(Match(connector, found, entry, desired_fields(connector),
-                                 fingerprint(connector.name, connector.credentials, fingerprint_key), adopt, renamed_from))
+        fp = fingerprint_of(connector) if fingerprint_of else fingerprint(connector.name, connector.credentials,
+                                                                            fingerprint_key)
+        out.matches.append(Match(connector, found, entry, desired_fields(connector), fp, adopt, renamed_from))
     for obj in by_id.values():
         if obj.id in taken:
             continue
