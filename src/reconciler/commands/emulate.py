@@ -13,7 +13,10 @@ from ..emulators import TYPES, EmulatorConfig, serve_forever
 @click.option("--port", type=int, default=0, help="Port (0: any free port).")
 @click.option("--api-key", default="test-key", show_default=True, help="Requests without it get the platform's 401.")
 @click.option("--target", "targets", multiple=True, metavar="NAME",
-              help="Pre-create a collection / workspace / space/collection (repeatable).")
+              help="Pre-create a collection / workspace / space/collection (repeatable). Airstore also takes "
+                   "WORKSPACE/MEMBER[:ROLE] (a member, role member|admin|viewer) and WORKSPACE/* (any member id).")
+@click.option("--member-token", "member_tokens", multiple=True, metavar="TOKEN=MEMBER",
+              help="Airstore: a token that authenticates as member MEMBER (repeatable).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Keep the emulator's data here across restarts.")
 @click.option("--latency", "latency_ms", type=float, default=0.0, help="Added latency per request, in ms.")
 @click.option("--fail-rate", type=click.FloatRange(0, 1), default=0.0, help="Share of requests answered 500/502/503.")
@@ -29,7 +32,8 @@ from ..emulators import TYPES, EmulatorConfig, serve_forever
 @click.option("--sync-fail", is_flag=True, help="Every sync job ends failed.")
 def command(type_name: str, host: str, port: int, api_key: str, targets: tuple[str, ...], data_dir: str | None,
             latency_ms: float, fail_rate: float, throttle_rate: float, drop_rate: float, slow_rate: float,
-            slow_ms: float, seed: int | None, sync_duration: float, sync_fail: bool) -> None:
+            slow_ms: float, seed: int | None, sync_duration: float, sync_fail: bool,
+            member_tokens: tuple[str, ...]) -> None:
     """Serve a faithful local emulator of platform TYPE's connector API."""
     if port == 0:
         import socket
@@ -37,8 +41,14 @@ def command(type_name: str, host: str, port: int, api_key: str, targets: tuple[s
         with socket.socket() as s:
             s.bind((host, 0))
             port = s.getsockname()[1]
-    config = EmulatorConfig(api_key=api_key, targets=list(targets), latency_ms=latency_ms, fail_rate=fail_rate,
+    tokens = dict(t.split("=", 1) for t in member_tokens if "=" in t)
+    if len(tokens) != len(member_tokens):
+        raise click.BadParameter("write TOKEN=MEMBER", param_hint="--member-token")
+    config = EmulatorConfig(api_key=api_key, targets=list(targets), member_tokens=tokens, latency_ms=latency_ms, fail_rate=fail_rate,
                             throttle_rate=throttle_rate, drop_rate=drop_rate, slow_rate=slow_rate, slow_ms=slow_ms,
                             seed=seed, data_dir=data_dir, sync_duration=sync_duration, sync_fail=sync_fail)
     console.err(f"{type_name} emulator listening on http://{host}:{port} (Ctrl-C to stop)")
-    serve_forever(type_name, config, host, port)
+    try:
+        serve_forever(type_name, config, host, port)
+    except ValueError as exc:  # a --target or --member-token the emulator cannot take
+        raise click.UsageError(str(exc)) from None

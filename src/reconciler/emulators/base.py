@@ -71,6 +71,7 @@ class EmulatorConfig:
     # the word a finished sync reports as its status (default: the platform's own), to try
     # clients against words they do not know
     sync_status_word: str | None = None
+    member_tokens: dict[str, str] = field(default_factory=dict)  # airstore: token -> member external id
 
 
 def now_iso() -> str:
