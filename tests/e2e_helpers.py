@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,14 +71,25 @@ def _nango_live(state: dict) -> list[tuple[str, str, bool]]:
             for c in state["connections"].values()]
 
 
+def _member(name: str) -> str:
+    """Airstore member ids are UUIDs: one per connector name, and back (the emulator enrols any UUID
+    used in ws_one: its target ``ws_one/*``)."""
+    member = str(uuid.uuid5(uuid.NAMESPACE_URL, f"member/{name}"))
+    _MEMBERS[member] = name
+    return member
+
+
+_MEMBERS: dict[str, str] = {}
+
+
 def _airstore(name: str, s: Spec) -> list[str]:
-    return [f"    source: {'gdrive' if s.alt else 'gmail'}", "    target: ws_one", f"    member: m-{name}",
+    return [f"    source: {'gdrive' if s.alt else 'gmail'}", "    target: ws_one", f"    member: {_member(name)}",
             "    scope:", f"      scope: https://example.com/auth/{s.scope}",
             "    credentials:", f"      access_token: ${{{s.token}}}"]
 
 
 def _airstore_live(state: dict) -> list[tuple[str, str, bool]]:
-    return [(c["member_id"][2:], c["scope"].rsplit("/", 1)[-1], c["integration_type"] == "gdrive")
+    return [(_MEMBERS[c["member"]], c["scope"].rsplit("/", 1)[-1], c["integration_type"] == "gdrive")
             for c in state["connections"].values()]
 
 
@@ -106,7 +118,7 @@ def _capi_live(state: dict) -> list[tuple[str, str, bool]]:
 PLATFORM = {
     "airweave": Platform("airweave", ("coll-one",), _airweave, _airweave_live),
     "nango": Platform("nango", ("github-prod", "gitlab-prod"), _nango, _nango_live),
-    "airstore": Platform("airstore", ("ws_one",), _airstore, _airstore_live),
+    "airstore": Platform("airstore", ("ws_one", "ws_one/*"), _airstore, _airstore_live),
     "aimable": Platform("aimable", ("sp1/col1", "sp1/col2"), _aimable, _aimable_live),
     "connectors-api": Platform("connectors-api", ("col_one", "col_two"), _capi, _capi_live),
 }

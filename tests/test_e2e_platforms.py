@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -50,9 +51,13 @@ PLATFORMS = {
         Platform("nango", ["github-prod"], "github-prod", None,
                  lambda n, v: {"team": n, "tier": v},
                  {"type": "OAUTH2", "access_token": "${TOK}"}),
-        Platform("airstore", ["ws_abc123"], "github", "ws_abc123",
+        # members are UUIDs on Airstore; "ws_abc123/*" lets the emulator take any as a member there
+        Platform("airstore", ["ws_abc123", "ws_abc123/*"], "github", "ws_abc123",
                  lambda n, v: {"scope": f"repo:{v}"},
-                 {"access_token": "${TOK}"}, extra=lambda n: {"member": f"mem_{n.replace('-', '_')}"}),
+                 {"access_token": "${TOK}"},
+                 # the hand-made one is shared: a member connection made outside names its member only by
+                 # Airstore's internal number, so import skips it (tests/test_airstore_e2e.py)
+                 extra=lambda n: {} if n == "hand-made-one" else {"member": str(uuid.uuid5(uuid.NAMESPACE_URL, n))}),
         Platform("aimable", ["sp1/col1"], "google-drive", "sp1/col1",
                  lambda n, v: {"folder_ids": [f"{n}-{v}"]},
                  {"access_token": "${TOK}"}),

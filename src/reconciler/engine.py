@@ -131,6 +131,7 @@ class Engine:
         entries = ctx.state.for_provider(name)
         targets = sorted({c.target for c in desired if c.target} | {e.target for e in entries if e.target})
         self.progress(f"{name}: listing connectors")
+        provider.recall(entries)
         live = list(provider.list(targets))
         pairing = planner.pair(desired=desired, live=live, entries=entries, identity=provider.identity,
                                desired_fields=self._desired_fields, fingerprint_key=self.keys[name],

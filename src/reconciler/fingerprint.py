@@ -45,6 +45,15 @@ def fingerprint(name: str, credentials: Mapping[str, Secret], key: bytes) -> str
     return f"v1:{key_id(key)}:{mac}"
 
 
+def values_fingerprint(label: str, values: Mapping[str, str], key: bytes) -> str:
+    """A keyed fingerprint of plain write-only values (a platform stores them, never returns them):
+    compared like credentials, yet not bound to the connector's name, so a rename leaves it valid.
+    Shortened to 128 bits: it is shown in plans."""
+    canonical = json.dumps(dict(values), sort_keys=True, separators=(",", ":"))
+    mac = hmac.new(key, f"{label}\0{canonical}".encode(), hashlib.sha256).hexdigest()[:32]
+    return f"v1:{key_id(key)}:{mac}"
+
+
 def renamed(stored: str | None, old: str, new: str, credentials: Mapping[str, Secret], key: bytes) -> str | None:
     """The fingerprint a state entry renamed from ``old`` to ``new`` should carry.
 

@@ -109,6 +109,8 @@ class CallCounter:
 
 
 ErrorParser = Callable[[httpx.Response], str]
+# says whether a retryable-looking answer (a 5xx) is one no retry can cure (a platform's store refusing a value)
+PermanentCheck = Callable[[httpx.Response], bool]
 
 
 def default_error_message(response: httpx.Response) -> str:
@@ -139,12 +141,14 @@ class HttpClient:
         counter: CallCounter | None = None,
         error_parser: ErrorParser = default_error_message,
         transport: httpx.BaseTransport | None = None,
+        permanent: PermanentCheck | None = None,
     ) -> None:
         check_url(base_url, allow_insecure_http=allow_insecure_http, what=what)
         self.what = what
         self.retry = retry or RetryPolicy()
         self.counter = counter or CallCounter()
         self.error_parser = error_parser
+        self.permanent = permanent
         self._origin = urlsplit(base_url)[:2]
         limits = httpx.Limits(max_connections=max(parallelism, 1) * 2, max_keepalive_connections=max(parallelism, 1) * 2)
         self._client = httpx.Client(
@@ -213,7 +217,7 @@ class HttpClient:
                 if status == 404 and ok_404:
                     return None
                 message = redact.scrub(self.error_parser(response))
-                if status not in RETRYABLE_STATUS:
+                if status not in RETRYABLE_STATUS or (self.permanent is not None and self.permanent(response)):
                     exc_type = NotFound if status == 404 else ProviderError
                     raise exc_type(f"{self.what}: {method} /{path} -> {status}: {message}", status=status)
                 failure = f"HTTP {status}: {message}"

@@ -117,6 +117,7 @@ def locate(engine: Engine, names: Iterable[str]) -> dict[str, LiveConnector | No
         desired = by_provider[provider_name]
         entries = state.for_provider(provider_name)
         targets = sorted({c.target for c in desired if c.target} | {e.target for e in entries if e.target})
+        provider.recall(entries)
         live = list(provider.list(targets))
         return planner.pair(desired=desired, live=live, entries=entries, identity=provider.identity,
                             desired_fields=provider.desired_fields,

@@ -88,6 +88,9 @@ def command(path: str, provider_name: str, target: str | None, out_dir: str | No
         found = _unmanaged(engine.manifest, provider, state.for_provider(provider_name), target, engine.keys[provider_name])
         skipped = [l for l in found if l.owned]  # another reconciler's state owns it
         lives = [provider.read(l) if not l.complete else l for l in found if not l.owned]
+        for live in [l for l in lives if provider.import_blocker(l)]:
+            console.err(f"skipped {live.name or live.key or live.id} (id {live.id}): {provider.import_blocker(live)}")
+            lives.remove(live)
         for live in skipped:
             console.err(f"skipped {live.name or live.id} (id {live.id}): it carries the reconciler's ownership "
                         "marker, so another state manages it")
@@ -121,6 +124,7 @@ def _unmanaged(manifest: Manifest, provider: Provider, entries: list[StateEntry]
     desired = [c for c in manifest.connectors.values() if c.provider == provider.config.name]
     targets = [target] if target else sorted({c.target for c in desired if c.target} |
                                             {e.target for e in entries if e.target})
+    provider.recall(entries)
     live = list(provider.list(targets))
     pairing = planner.pair(desired=desired, live=live, entries=entries, identity=provider.identity,
                            desired_fields=provider.desired_fields, fingerprint_key=key)

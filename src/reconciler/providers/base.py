@@ -98,6 +98,7 @@ class Provider(ABC):
             counter=counter,
             timeout=timeout,
             error_parser=self.error_message,
+            permanent=self.permanent_error,
         )
 
     # -- wiring ---------------------------------------------------------------------------
@@ -111,6 +112,16 @@ class Provider(ABC):
         from ..http import default_error_message
 
         return default_error_message(response)
+
+    def permanent_error(self, response) -> bool:  # type: ignore[no-untyped-def]
+        """Whether a 5xx answer is permanent (retrying cannot help): then it fails at once, not after
+        the retry policy's attempts. Default: no 5xx is."""
+        return False
+
+    def recall(self, entries: Iterable[Any]) -> None:
+        """What the state recorded of this provider's objects (``StateEntry`` id, key, fields), given
+        before a list: an adapter whose platform answers with ids of its own maps them back through
+        it. Default: nothing to map."""
 
     def close(self) -> None:
         self.http.close()
@@ -165,6 +176,11 @@ class Provider(ABC):
         for live in self.list([connector.target] if connector.target else []):
             if live.key == key:
                 return live
+        return None
+
+    def import_blocker(self, live: LiveConnector) -> str | None:
+        """Why ``reconcile import`` cannot write a manifest for ``live`` (it is skipped, with this
+        reason), or None. Default: every live connector can be imported."""
         return None
 
     def credential_template(self, live: LiveConnector) -> dict[str, str | None]:
