@@ -59,3 +59,30 @@ def test_schedule_seconds():
         schedule_seconds(Schedule(cron="0 3 * * *"), "s")
     with pytest.raises(ReconcileError, match="continuous"):
         schedule_seconds(Schedule(continuous=True), "s")
+
+
+def test_whole_metadata_writes_carry_platform_owned_keys():
+    from reconciler.providers.nango import _with_unowned
+
+    unowned = {"scope.region": "eu", "scope.limits.max": 3, "scope.team": "theirs", "description": "not scope"}
+    # declared keys win; nested platform-owned paths are rebuilt; other projection paths are not metadata
+    assert _with_unowned({"team": "data"}, unowned) == {"team": "data", "region": "eu", "limits": {"max": 3}}
+
+
+def test_throttle_wait_reads_nangos_floored_retry_after():
+    """ratelimit.middleware.ts (NangoHQ/nango): Retry-After = floor(ms before the window reopens / 1000)."""
+    import time
+
+    import httpx
+
+    from reconciler.providers.nango import NangoHttp
+
+    http = NangoHttp("http://127.0.0.1:9")
+    try:
+        assert http._throttle_wait(httpx.Response(429, headers={"retry-after": "0"})) == 0.5  # "under a second"
+        assert http._throttle_wait(httpx.Response(429, headers={"retry-after": "7"})) == 7.5
+        assert http._throttle_wait(httpx.Response(429, headers={"retry-after": "0.05"})) == 0.05  # not floored
+        reset = str(int(time.time()) + 3)
+        assert 1.0 < http._throttle_wait(httpx.Response(429, headers={"x-ratelimit-reset": reset})) <= 3.0
+    finally:
+        http.close()

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .base import EmulatorConfig, JobClock, Store, new_id, now_iso
+from .base import ADMIN_PREFIX, EmulatorConfig, JobClock, Store, new_id, now_iso
 
 # provider -> (auth mode, [(sync name, default frequency, model)]); the first matching prefix wins
 CATALOGUE: list[tuple[str, str, list[tuple[str, str, str]]]] = [
@@ -192,6 +192,7 @@ class Nango:
         self.clock = JobClock(config.sync_duration, config.sync_fail)
         self.page_max = config.page_limit_max or DEFAULT_PAGE_MAX
         self.limiter = RateLimiter(config.rate_limit, config.rate_limit_window) if config.rate_limit else None
+        self.throttled = 0  # 429s answered, for tests (GET /_emulator/throttled)
         self.store = Store("nango", config.data_dir, {"next_id": 1, "integrations": {}, "connections": {}})
         with self.store.lock:
             for key in config.targets:
@@ -639,6 +640,7 @@ class Nango:
             return None, headers
         # floor to whole seconds, as the real middleware does: under a second left reads "0"
         headers["Retry-After"] = str(int(reset_in))
+        self.throttled += 1
         return JSONResponse({"error": {"code": "too_many_request", "method": request.method,
                                        "path": request.url.path}}, status_code=429, headers=headers), headers
 
@@ -673,6 +675,11 @@ def create_app(config: EmulatorConfig) -> Starlette:
         Route("/sync/trigger", guarded(nango.trigger), methods=["POST"]),
         Route("/sync/status", guarded(nango.sync_status), methods=["GET"]),
     ]
+
+    async def throttled(_request: Request) -> JSONResponse:
+        return JSONResponse({"throttled": nango.throttled})
+
+    routes.append(Route(f"{ADMIN_PREFIX}/throttled", throttled, methods=["GET"]))
     app = Starlette(routes=routes)
     app.state.store = nango.store
     return app
