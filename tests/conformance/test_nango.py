@@ -21,7 +21,7 @@ import warnings
 import pytest
 
 with warnings.catch_warnings():  # starlette 1.x nudges towards httpx2; the httpx transport works the same
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from reconciler.emulators import EmulatorConfig
