@@ -341,3 +341,19 @@ def test_import_through_the_cli_leaves_out_known_defaults(project, monkeypatch):
     r = CliRunner().invoke(cli, ["plan", str(project.root), "--detailed-exitcode"],
                            env={"IMPORTED_AW_HAND_MADE_PERSONAL_ACCESS_TOKEN": "ghp_handmade_0001"})
     assert r.exit_code == 0, r.output
+
+
+def test_a_connector_renamed_in_git_keeps_what_its_old_name_owned():
+    # a platform matched by natural key: the object is taken over under the new name (no moved: needed)
+    obj = LiveConnector(id="id-1", key="ws/m/gmail", name=None, source="gmail", target="ws",
+                        fields={"source": "gmail", "target": "ws", "scope": {"scope": "mail.read", "extra": {"a": "1"}}})
+    old = StateEntry(name="old-name", provider="p", type="t", id="id-1", key="ws/m/gmail",
+                     last_applied={"source": "gmail", "target": "ws", "scope": {"scope": "mail.read", "extra": {"a": "1"}}})
+    new = Connector(name="new-name", provider="p", source="gmail", target="ws", scope={"scope": "mail.read"})
+    pairing = planner.pair(desired=[new], live=[obj], entries=[old], identity=lambda c: "ws/m/gmail",
+                           desired_fields=lambda c: {"source": c.source, "target": c.target, "scope": dict(c.scope)},
+                           fingerprint_key=KEY)
+    (m,) = pairing.matches
+    assert m.renamed_from == "old-name" and m.adopt
+    action = _decide(m)
+    assert [(c.path, c.reset) for c in action.changes] == [("scope.extra", True)]

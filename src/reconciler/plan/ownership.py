@@ -15,6 +15,7 @@ Pure: no I/O, no platform names.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
 from .diff import _ignored, _note, diff_fields, same
@@ -143,10 +144,8 @@ def three_way(live: Mapping[str, Any], desired: Mapping[str, Any], applied: Mapp
     declared = owned_paths(desired)
     changes = diff_fields(restrict(live, declared, none_where=desired), restrict(desired, declared), ignore=ignore)
     # a declared "not set" that live has set is a return to the platform's default as well
-    changes = [FieldChange(c.path, c.before, c.after, c.sensitive, c.forces_replace, c.note,
-                           reset=c.after is None and value_at(desired, tuple(c.path.split(".", 1))) is None
-                           and c.before is not None)
-               for c in changes]
+    changes = [replace(c, reset=True) if c.after is None and c.before is not None
+               and value_at(desired, tuple(c.path.split(".", 1))) is None else c for c in changes]
     for path in sorted(owned_paths(applied) - declared):
         name = dotted(path)
         if _covers(path, declared) or _ignored(name, ignore):

@@ -38,6 +38,7 @@ class Match:
     fingerprint: str | None
     adopt: bool = False  # found by identity, not through the state
     renamed_from: str | None = None  # the state knew it under this name
+    previous: StateEntry | None = None  # that name's entry: what it owned carries over to the new name
 
 
 @dataclass(slots=True)
@@ -75,7 +76,7 @@ def pair(
     for connector in desired:
         entry = entries_by_name.get(connector.name)
         found = by_id.get(entry.id) if entry else None
-        adopt, renamed_from = False, None
+        adopt, renamed_from, previous = False, None, None
         if found is None:
             key = identity(connector)
             candidate = by_key.get(key) if key else None
@@ -88,11 +89,12 @@ def pair(
                     if owner is not None and owner.name != connector.name:
                         out.renamed.append((owner.name, connector.name))
                         renamed_from = owner.name
+                        previous = owner
         if found is not None:
             taken.add(found.id)
         fp = fingerprint_of(connector) if fingerprint_of else fingerprint(connector.name, connector.credentials,
                                                                             fingerprint_key)
-        out.matches.append(Match(connector, found, entry, desired_fields(connector), fp, adopt, renamed_from))
+        out.matches.append(Match(connector, found, entry, desired_fields(connector), fp, adopt, renamed_from, previous))
     for obj in by_id.values():
         if obj.id in taken:
             continue
@@ -112,8 +114,8 @@ def last_applied(match: Match) -> dict[str, Any]:
 
     A state entry from before field ownership (no record) owns what the manifests declare now; an
     adoption owns what is declared, since nothing was applied to that object yet."""
-    e = match.entry
-    if e is None or match.adopt or e.last_applied is None or (match.live is not None and e.id != match.live.id):
+    e = match.previous if match.previous is not None else None if match.adopt else match.entry
+    if e is None or e.last_applied is None or (match.live is not None and e.id != match.live.id):
         return match.desired
     return e.last_applied
 
