@@ -287,3 +287,15 @@ def test_import_skips_a_member_connection_it_cannot_name(project):
     assert result.code == 0, result.output
     assert "skipped" in result.output and "internal number" in result.output and "member:" in result.output
     assert not list(path.parent.glob("imported-*.yaml"))
+
+
+def test_example_in_the_sandbox(tmp_path):
+    """examples/airstore through --sandbox: the emulator gets the manifest's member as well."""
+    root = Path(__file__).resolve().parent.parent / "examples" / "airstore"
+    copy = tmp_path / "airstore"
+    copy.mkdir()
+    (copy / "main.yaml").write_text((root / "main.yaml").read_text().replace("../../schemas", str(root.parent.parent / "schemas")))
+    result = run_cli("apply", str(copy), "--sandbox")
+    assert result.code == 0 and "2 added" in result.stdout, result.output
+    result = run_cli("plan", str(copy), "--sandbox", "--detailed-exitcode")
+    assert result.code == 0, result.output
