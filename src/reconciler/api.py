@@ -102,7 +102,15 @@ def plan(manifest: Manifest, *, state_path: str | None = None, parallelism: int 
 
 def make_plan(engine: Engine, selection: Selection = Selection()) -> tuple[Plan, Context]:
     """The engine's plan, narrowed or rewritten by ``selection`` (``--target``/``--replace``/``--destroy``)."""
+    fresh_file_state = _ephemeral_file_state(engine)
     the_plan, ctx = engine.plan()
+    if fresh_file_state and (the_plan.adopted or any(u.marked for u in the_plan.unmanaged)):
+        the_plan.warnings.append(
+            f"running in CI (CI=true) with a file state that does not exist yet ({engine.backend.description}), "
+            "while connectors that look like ours already exist live: on an ephemeral runner the state is lost "
+            "after every run, so the next plan adopts them again and a connector removed from the manifests can "
+            "never be planned for deletion. Keep the state in PostgreSQL "
+            "(`state: {backend: postgres, dsn: ${RECONCILE_STATE_DSN}}`), shared by every run")
     if selection.empty:
         return the_plan, ctx
     owned = {a.name for a in the_plan.actions if a.kind is ActionKind.DELETE}
@@ -142,6 +150,14 @@ def plan_signature(plan: Plan) -> dict[str, tuple]:
                     a.adopt)
         for a in plan.actions if a.changes_something
     }
+
+
+def _ephemeral_file_state(engine: Engine) -> bool:
+    from .state.file import FileBackend
+
+    backend = engine.backend
+    return (os.environ.get("CI", "").lower() in ("true", "1") and isinstance(backend, FileBackend)
+            and not backend.path.exists() and not backend.journal.exists())
 
 
 def replan_unchanged(engine: Engine, reviewed: Plan, what: str = "the plan", *,

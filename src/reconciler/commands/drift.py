@@ -15,20 +15,26 @@ import click
 from .. import console
 from ..plan.render import render_json, render_markdown, render_text
 from ..api import make_plan
+from ..state import holder_description
 from ._common import colour_stdout, load_manifest, manifest_options, open_engine, selection, target_option
 
 
 @click.command("drift")
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--lock-timeout", type=float, default=None,
+              help="Wait up to this many seconds for a running apply (the state lock) rather than read live "
+                   "state halfway through it (without it, drift takes no lock).")
 @target_option
 @manifest_options
-def command(path: str, fmt: str, targets: tuple[str, ...], sandbox: bool, state_path: str | None,
-            parallelism: int) -> None:
+def command(path: str, fmt: str, lock_timeout: float | None, targets: tuple[str, ...], sandbox: bool,
+            state_path: str | None, parallelism: int) -> None:
     """Check live connectors against the manifests; exit 2 when they drifted (0 in sync, 1 error)."""
     manifest = load_manifest(path, sandbox=sandbox)
     with ExitStack() as stack:
         engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
+        if lock_timeout is not None:
+            stack.enter_context(engine.backend.lock(timeout=lock_timeout, holder=holder_description()))
         plan, _ctx = make_plan(engine, selection(targets))
     if fmt == "json":
         console.out(render_json(plan), nl=False)
