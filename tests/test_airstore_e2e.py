@@ -95,6 +95,9 @@ def test_scope_change_is_one_upsert_keeping_the_external_id(project):
     assert after == before
     shared = next(c for c in raw_list(emu) if "member_id" not in c)
     assert shared["scope"] == "https://www.googleapis.com/auth/gmail.modify"
+    # the upsert replaces the credential set: a scope-only change still sent the token
+    record = httpx.get(emu.url + "/_emulator/state").json()["connections"][shared["external_id"]]
+    assert record["credential_fields"] == ["access_token"]
     assert run("plan", str(path), "--detailed-exitcode").code == 0
 
 
@@ -294,7 +297,8 @@ def test_example_in_the_sandbox(tmp_path):
     root = Path(__file__).resolve().parent.parent / "examples" / "airstore"
     copy = tmp_path / "airstore"
     copy.mkdir()
-    (copy / "main.yaml").write_text((root / "main.yaml").read_text().replace("../../schemas", str(root.parent.parent / "schemas")))
+    text = (root / "main.yaml").read_text().replace("../../schemas", str(root.parent.parent / "schemas"))
+    (copy / "main.yaml").write_text(text)
     result = run_cli("apply", str(copy), "--sandbox")
     assert result.code == 0 and "2 added" in result.stdout, result.output
     result = run_cli("plan", str(copy), "--sandbox", "--detailed-exitcode")

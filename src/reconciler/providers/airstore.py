@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 from typing import Any, Iterable, Iterator
+from urllib.parse import quote
 
 from ..errors import ProviderError
 from ..fingerprint import fingerprint_key, values_fingerprint
@@ -157,7 +158,7 @@ class AirstoreProvider(Provider):
 
     # -- reads ------------------------------------------------------------------------------
     def _path(self, workspace: str) -> str:
-        return f"api/v1/workspaces/{workspace}/connections"
+        return f"api/v1/workspaces/{quote(workspace, safe='')}/connections"
 
     def list(self, targets: Iterable[str]) -> Iterator[LiveConnector]:
         for workspace in dict.fromkeys(t for t in targets if t):
@@ -257,7 +258,8 @@ class AirstoreProvider(Provider):
         # by external_id alone (the server ignores the path's workspace for the lookup); the
         # workspace is the one the connection was listed under, never a number from the answer
         try:
-            self.http.request("DELETE", f"{self._path(live.target or '')}/{live.id}", kind="delete", ok_404=True)
+            self.http.request("DELETE", f"{self._path(live.target or '')}/{quote(live.id, safe='')}", kind="delete",
+                              ok_404=True)
         except ProviderError as exc:
             member = live.fields.get("member")
             what = (f"the personal {live.source} connection of member {member}" if member
