@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 import psycopg
@@ -39,7 +40,8 @@ connectors:
 
 def test_two_applies_at_once_one_wins_the_other_names_the_holder(tmp_path, emulator):
     dsn = server().new_database().replace("reconcile@", f"reconcile:{PASSWORD}@")
-    emu = emulator("airweave", targets=["docs-ab123"], latency_ms=300)  # with --parallelism 1 the winner holds the lock ~2 s
+    gate = threading.Event()  # closed: the winner waits mid-apply, holding the lock, until the loser is done
+    emu = emulator("airweave", targets=["docs-ab123"], gate=gate)
     (tmp_path / "m.yaml").write_text(manifest(emu.url))
     env = {"STATE_DSN": dsn, "AW_KEY": "test-key", "GH_TOKEN": TOKEN, "NO_COLOR": "1"}
     import os
@@ -49,7 +51,9 @@ def test_two_applies_at_once_one_wins_the_other_names_the_holder(tmp_path, emula
     first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
     _wait_for_advisory_lock(dsn, first)  # the second starts while the first is mid-apply
     second = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env)
-    results = [(p.wait(timeout=60), *p.communicate()) for p in (first, second)]
+    lost = (second.wait(timeout=60), *second.communicate())
+    gate.set()
+    results = [(first.wait(timeout=60), *first.communicate()), lost]
     codes = sorted(r[0] for r in results)
     assert codes == [0, 1], results
     winner = next(r for r in results if r[0] == 0)

@@ -72,6 +72,9 @@ class EmulatorConfig:
     # clients against words they do not know
     sync_status_word: str | None = None
     member_tokens: dict[str, str] = field(default_factory=dict)  # airstore: token -> member external id
+    # test-only: while this event is clear, requests wait before being handled (a test holds a client
+    # mid-run at a known point instead of hoping a latency is long enough)
+    gate: threading.Event | None = None
 
 
 def now_iso() -> str:
@@ -251,6 +254,8 @@ class FaultMiddleware:
         self.counts["total"] += 1
         if cfg.latency_ms:
             await asyncio.sleep(cfg.latency_ms / 1000)
+        while cfg.gate is not None and not cfg.gate.is_set():
+            await asyncio.sleep(0.005)
         if self._roll(cfg.throttle_rate):
             self.faults["429"] += 1
             headers = [] if cfg.retry_after is None else [(b"retry-after", str(cfg.retry_after).encode())]
