@@ -119,6 +119,10 @@ class Engine:
                 plan.warnings.append(
                     f"state owns {entry.name!r} on provider {entry.provider!r}, which no manifest declares any more; "
                     "it is left alone (declare the provider again to delete it, or `reconcile state rm` it)")
+        for name, match in sorted(ctx.matches.items()):
+            if match.live is not None and match.live.extra.get("auth_url"):  # a browser OAuth flow not done yet
+                plan.warnings.append(f"{match.connector.provider}.{name} waits for authorization: open "
+                                     f"{match.live.extra['auth_url']}")
         plan.actions.sort(key=lambda a: (a.provider, a.name))
         plan.moved = list(ctx.renamed)
         _check_prevent_destroy(plan, ctx)

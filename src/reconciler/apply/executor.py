@@ -16,9 +16,10 @@ import os
 import signal
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
@@ -88,8 +89,8 @@ class ApplyReport:
         return sum(1 for o in self.outcomes if o.ok)
 
 
-def idempotency_key(provider: str, connector: Connector, desired: dict, fp: str | None) -> str:
-    blob = json.dumps([provider, connector.name, desired, fp], sort_keys=True, default=str)
+def idempotency_key(provider: str, connector: Connector, desired: dict, fp: str | None, nonce: str = "") -> str:
+    blob = json.dumps([provider, connector.name, desired, fp] + ([nonce] if nonce else []), sort_keys=True, default=str)
     return "rcn-" + hashlib.sha256(blob.encode()).hexdigest()[:40]
 
 
@@ -245,6 +246,8 @@ class Executor:
             done = {ActionKind.DELETE: "Destruction", ActionKind.CREATE: "Creation", ActionKind.UPDATE: "Modification",
                     ActionKind.REPLACE: "Replacement"}[action.kind]
             self.progress(f"{action.address}: {done} complete after {seconds:.1f}s" + (f" [id={live_id}]" if live_id else ""))
+            if action.kind is not ActionKind.DELETE and live.extra.get("auth_url"):  # an OAuth consent is due
+                self.progress(f"{action.address}: waits for authorization: open {live.extra['auth_url']}")
             return Outcome(action, True, live_id=live_id, sync_job=job, seconds=seconds, destroyed=destroyed)
         except StateWriteError as exc:
             # the platform may have changed and the state cannot say so: start nothing more
@@ -298,7 +301,8 @@ class Executor:
     def _create(self, provider: Provider, action: Action, connector: Connector,
                 original: str | None = None) -> LiveConnector:
         match = self.ctx.matches[action.name]
-        key = idempotency_key(action.provider, connector, match.desired, match.fingerprint)
+        key = idempotency_key(action.provider, connector, match.desired, match.fingerprint,
+                              self._create_nonce(provider, action, connector))
         last: OutcomeUnknown | None = None
         for attempt in range(CREATE_ATTEMPTS):
             try:
@@ -313,6 +317,25 @@ class Executor:
                 time.sleep(min(2.0, 0.2 * 2 ** attempt))
         assert last is not None
         raise ProviderError(f"{action.address}: create failed after {CREATE_ATTEMPTS} attempts: {last}")
+
+    def _create_nonce(self, provider: Provider, action: Action, connector: Connector) -> str:
+        """For platforms that remember idempotency keys: the nonce of this create attempt, journaled
+        before the call. An attempt left pending by a crash is resumed with its nonce (the platform
+        replays what it made); any other create gets a new one, so a key it still remembers from a
+        connector since deleted cannot hand back that dead connector."""
+        if not provider.capabilities.idempotent_create:
+            return ""
+        entry = self.ctx.matches[action.name].entry
+        if entry is not None and entry.create_nonce:
+            return entry.create_nonce
+        nonce = uuid.uuid4().hex
+        # the entry keeps what it records (a replace's original stays owned); a successful create
+        # writes a fresh entry, without the nonce
+        pending = replace(entry, create_nonce=nonce) if entry is not None else StateEntry(
+            name=connector.name, provider=action.provider, type=action.provider_type, id="", source=connector.source,
+            target=connector.target, create_nonce=nonce, prevent_destroy=connector.lifecycle.prevent_destroy)
+        self._put(pending)
+        return nonce
 
     @staticmethod
     def _lookup(provider: Provider, connector: Connector) -> LiveConnector | None:

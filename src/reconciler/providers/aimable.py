@@ -7,8 +7,9 @@ schedule, so connectors are matched through the state (``identity`` is ``""``) a
 demand only. A create carries the engine's ``Idempotency-Key``, which makes it safe to retry after a
 lost answer: the platform hands back the connector the first attempt made.
 
-Lists page with ``limit`` (≤ 100) and the opaque ``cursor`` the previous page returned as
-``next_cursor``.
+Lists take ``limit`` (≤ 100, seed line 79); how the next page is reached is not documented ("all
+operations support pagination", line 86). :func:`paging.walk` follows a ``next_cursor`` or Link
+header the server shows and refuses to plan from a full page it cannot see past (issue 18).
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ import httpx
 
 from ..errors import ProviderError
 from ..model import Connector, LiveConnector, Secret
-from .base import Capabilities, ConnectorStatus, Provider, SyncJob
+from . import paging
+from .base import Capabilities, ConnectorStatus, Provider, SyncJob, sync_status
 
 MAX_PAGE = 100
 
@@ -76,13 +78,17 @@ def _reveal(value: Any) -> Any:
     return value
 
 
+# the seed shows "running" (line 53); the rest are the emulator's and common synonyms
+SYNC_STATUSES = {"pending": "queued", "queued": "queued", "running": "running", "completed": "completed",
+                 "succeeded": "completed", "failed": "failed", "cancelled": "cancelled", "canceled": "cancelled"}
+
+
 def _sync_job(data: Mapping[str, Any]) -> SyncJob:
-    status = str(data.get("status") or "running")
-    if status == "pending":
-        status = "queued"
+    # the seed says to watch status, records_fetched and completed_at (line 61): completed_at set
+    # means finished, whatever the word
     return SyncJob(
         id=str(data["id"]),
-        status=status,
+        status=sync_status(data.get("status"), data.get("completed_at"), SYNC_STATUSES),
         progress={"records_fetched": int(data.get("records_fetched") or 0)},
         error=data.get("error"),
         started_at=data.get("created_at"),
@@ -102,6 +108,7 @@ class AimableProvider(Provider):
         can_cancel_sync=True,
         create_before_destroy=True,  # connectors are addressed by id alone
         default_url="https://api.aimable.ai",
+        idempotent_create=True,  # Idempotency-Key required (seed line 10)
     )
     page_size = MAX_PAGE
 
@@ -147,22 +154,20 @@ class AimableProvider(Provider):
         )
 
     # -- reads --------------------------------------------------------------------------------
+    @staticmethod
+    def _next(body: Any) -> paging.Next:
+        if not isinstance(body, dict) or "next_cursor" not in body:
+            return paging.Next()
+        cursor = body.get("next_cursor")
+        return paging.Next(cursor=cursor or None, end=not cursor)
+
     def list(self, targets: Iterable[str]) -> Iterator[LiveConnector]:
         for target in sorted({t for t in targets if t}):
-            cursor: str | None = None
-            while True:
-                params: dict[str, Any] = {"limit": min(self.page_size, MAX_PAGE)}
-                if cursor:
-                    params["cursor"] = cursor
-                response = self.http.request("GET", self._base(target), kind="list", params=params, ok_404=True)
-                if response is None:
-                    break  # the collection is gone, and its connectors with it
-                body = response.json()
-                for item in body.get("data") or []:
-                    yield self._live(item, target)
-                cursor = body.get("next_cursor")
-                if not cursor:
-                    break
+            # a 404 (ok_404): the collection is gone, and its connectors with it
+            for item in paging.walk(self.http, self._base(target), base_url=self.config.url or self.capabilities.default_url,
+                                    limit=min(self.page_size, MAX_PAGE), what=f"{self.config.name} (aimable)",
+                                    next_of=self._next, ok_404=True):
+                yield self._live(item, target)
 
     def read(self, live: LiveConnector) -> LiveConnector:
         body = self.http.json("GET", self._one(live), kind="get")

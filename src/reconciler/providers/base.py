@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Iterator
+from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
 from ..http import CallCounter, HttpClient
 from ..model import Connector, LiveConnector, ProviderConfig
@@ -43,6 +43,9 @@ class Capabilities:
     create_before_destroy: bool = False
     # the default API base URL
     default_url: str = ""
+    # create takes an idempotency key the platform remembers (even after a delete): the executor
+    # journals a nonce per create attempt so that only a retry of the same attempt reuses a key
+    idempotent_create: bool = False
 
 
 @dataclass(slots=True)
@@ -66,6 +69,21 @@ class SyncJob:
 class NothingToSync(Exception):
     """``trigger_sync``: the connector has nothing a sync could run (e.g. a Nango connection whose
     integration deploys no syncs); the message says why. Not a failure: there is nothing to wait for."""
+
+
+def sync_status(word: Any, finished_at: Any, known: Mapping[str, str]) -> str:
+    """The common status of a sync from the platform's word (``known``: word -> common status).
+
+    A sync whose finish time is set has finished, whatever its word says (a "running" with a
+    ``completed_at`` is completed); a word not in ``known`` is passed through lower-cased, so it is
+    shown as the platform said it and not waited on (:attr:`SyncJob.done`)."""
+    text = str(word or "").strip().lower()
+    mapped = known.get(text)
+    if finished_at:
+        if mapped in ("completed", "failed", "cancelled"):
+            return mapped
+        return text if mapped is None and text else "completed"
+    return mapped or text or "running"
 
 
 @dataclass(slots=True)

@@ -34,23 +34,11 @@ from ..model import Connector, LiveConnector, Secret
 from ..scope_rules import CONNECTORS_API as TYPES
 from ..scope_rules import CONNECTORS_API_DEFAULTS as CONFIG_DEFAULTS
 from . import paging
-from .base import Capabilities, ConnectorStatus, Provider, SyncJob
+from .base import Capabilities, ConnectorStatus, Provider, SyncJob, sync_status
 
 JOB_STATUSES = {"queued": "queued", "pending": "queued", "running": "running", "completed": "completed",
                 "succeeded": "completed", "failed": "failed", "cancelled": "cancelled", "canceled": "cancelled"}
 OAUTH_TYPES = frozenset(t for t, rules in TYPES.items() if rules.oauth)
-
-
-def job_status(word: Any, completed_at: Any) -> str:
-    """The common status of a sync job from the platform's word.
-
-    A job whose ``completedAt`` is set has finished, whatever its word says; a word we do not
-    know is passed through (shown as is, and not waited on: see ``SyncJob.done``)."""
-    text = str(word or "").strip().lower()
-    mapped = JOB_STATUSES.get(text)
-    if completed_at:
-        return mapped if mapped in ("completed", "failed", "cancelled") else (text if mapped is None and text else "completed")
-    return mapped or text or "running"
 
 
 def _reveal(credentials: Mapping[str, Any]) -> dict[str, Any]:
@@ -113,6 +101,9 @@ class ConnectorsApiProvider(Provider):
         if not config:
             return {}
         return {**CONFIG_DEFAULTS.get(type_name, {}), **config}
+
+    def scope_defaults(self, source: str) -> dict[str, Any]:
+        return dict(CONFIG_DEFAULTS.get(source, {}))
 
     def desired_fields(self, connector: Connector) -> dict[str, Any]:
         fields: dict[str, Any] = {"source": connector.source, "target": connector.target}
@@ -222,7 +213,7 @@ class ConnectorsApiProvider(Provider):
         progress = {k: int(v) for k, v in (data.get("progress") or {}).items() if isinstance(v, (int, float))}
         return SyncJob(
             id=data["jobId"],
-            status=job_status(data.get("status"), data.get("completedAt")),
+            status=sync_status(data.get("status"), data.get("completedAt"), JOB_STATUSES),
             progress=progress,
             error=data.get("error"),
             started_at=data.get("startedAt"),
