@@ -8,6 +8,8 @@ from pathlib import Path
 
 import httpx
 
+from reconciler.emulators import EmulatorConfig
+
 from conftest import run_cli
 
 KEY = "nango-e2e-key-5b2c"
@@ -69,8 +71,9 @@ def nango(emulator, **config):
 
 def test_eight_creates_with_syncs_at_parallelism_8_converge(emulator, tmp_path):
     """issue 12: 7 of 8 creates failed with 400 unknown_sync at the default parallelism, because the
-    real server makes a new connection's syncs only after the create has answered."""
-    p = Project(tmp_path, nango(emulator))
+    real server makes a new connection's syncs only after the create has answered (here after the
+    emulator's default delay, about a second, as measured on the real one)."""
+    p = Project(tmp_path, nango(emulator, sync_creation_delay=EmulatorConfig().sync_creation_delay))
     # issues at 2 h is an override; pull-requests at 6 h is its default: no PUT for that one
     p.write({f"repo-{i}": {"syncs": {"issues": "2h", "pull-requests": "6h"}} for i in range(8)})
     result = p.run("apply", str(p.path), "--yes", "--parallelism", "8")

@@ -227,7 +227,7 @@ class NangoProvider(Provider):
         default_url="https://api.nango.dev",
     )
     http_class = NangoHttp
-    page_size = 1000
+    page_size = 2000  # the real server accepts limit up to 2000 (2001 is 400 invalid_query_params)
     # how long a create waits for Nango to make the new connection's syncs (seconds)
     sync_wait = 30.0
 
