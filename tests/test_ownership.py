@@ -357,3 +357,53 @@ def test_a_connector_renamed_in_git_keeps_what_its_old_name_owned():
     assert m.renamed_from == "old-name" and m.adopt
     action = _decide(m)
     assert [(c.path, c.reset) for c in action.changes] == [("scope.extra", True)]
+
+
+def test_nango_syncs_are_owned_one_by_one(emulator, tmp_path):
+    """A sync frequency set out of band is the platform's: kept across updates of the syncs the
+    manifest owns; a sync override removed from the manifest returns to the integration default."""
+    key, token = "nango-own-key-77", "nango-own-token-78"
+    emu = emulator("nango", api_key=key, targets=["github-prod"], sync_creation_delay=0.2)
+    path = tmp_path / "connectors.yaml"
+
+    def write(syncs: dict[str, str]) -> None:
+        lines = ["version: 1", "providers:", "  ng:", "    type: nango", f"    url: {emu.url}", "    api_key: ${KEY}",
+                 "connectors:", "  repo-one:", "    provider: ng", "    source: github-prod"]
+        if syncs:
+            lines += ["    syncs:", *(f"      {s}:\n        every: {e}" for s, e in syncs.items())]
+        lines += ["    credentials:", "      type: OAUTH2", "      access_token: ${TOKEN}"]
+        path.write_text("\n".join(lines) + "\n")
+
+    def cli(*args: str):
+        return run_cli(*args, env={"KEY": key, "TOKEN": token})
+
+    def frequencies() -> dict[str, str]:
+        with httpx.Client(base_url=emu.url, headers={"Authorization": f"Bearer {key}"}) as c:
+            body = c.get("/sync/status", params={"provider_config_key": "github-prod", "syncs": "*",
+                                                 "connection_id": "repo-one"}).json()
+        return {s["name"]: s["frequency"] for s in body["syncs"]}
+
+    write({"issues": "2h"})
+    assert cli("apply", str(path), "--yes").code == 0
+    with httpx.Client(base_url=emu.url, headers={"Authorization": f"Bearer {key}"}) as c:
+        c.put("/sync/update-connection-frequency", json={
+            "provider_config_key": "github-prod", "connection_id": "repo-one", "sync_name": "pull-requests",
+            "frequency": "every 1h"}).raise_for_status()
+    ui_value = frequencies()["pull-requests"]
+    r = cli("plan", str(path), "--detailed-exitcode")
+    assert r.code == 0, r.output
+    write({"issues": "3h"})
+    r = cli("plan", str(path), "--detailed-exitcode")
+    assert r.code == 2 and "syncs.issues" in r.stdout and "pull-requests" not in r.stdout, r.output
+    assert cli("apply", str(path), "--yes").code == 0
+    assert frequencies()["pull-requests"] == ui_value
+    write({})
+    r = cli("plan", str(path), "--detailed-exitcode")
+    assert r.code == 2 and '- syncs.issues' in r.stdout and "(platform default)" in r.stdout, r.output
+    assert cli("apply", str(path), "--yes").code == 0
+    assert cli("plan", str(path), "--detailed-exitcode").code == 0
+    with httpx.Client(base_url=emu.url, headers={"Authorization": f"Bearer {key}"}) as c:
+        functions = c.get("/integrations/github-prod/functions", params={"type": "sync"}).json()
+    default = next(f["runs"] for f in functions["data"] if f["name"] == "issues")
+    assert frequencies() == {"pull-requests": ui_value, "issues": default}
+    assert token not in r.output

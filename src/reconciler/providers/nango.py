@@ -530,7 +530,7 @@ class NangoProvider(Provider):
                 if name in want:
                     if have.get(name) != want[name]:
                         self._set_frequency(connector, name, want[name]["every"])
-                else:
+                elif f"syncs.{name}" not in live.unowned:  # a frequency set out of band is the platform's
                     self._set_frequency(connector, name, None)  # back to the integration default
         fields = dict(live.fields)
         for key in ("scope", "syncs"):
