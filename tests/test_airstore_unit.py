@@ -148,3 +148,13 @@ def test_credential_template_from_the_servers_registry():
     assert p.credential_template(p._live(WS, item(integration_type="exa"))) == {"api_key": None}
     assert p.credential_template(p._live(WS, item(integration_type="weather"))) == {"api_key": None}
     assert p.credential_template(p._live(WS, item(integration_type="gmail"))) == {"access_token": None}
+
+
+def test_schema_lists_the_servers_registry():
+    """The manifest schema's examples and the adapter's table are the same list: pkg/types/integration.go."""
+    from reconciler.manifest.schema import manifest_schema
+    from reconciler.providers.airstore import KNOWN_INTEGRATIONS
+
+    source = manifest_schema()["$defs"]["connector_airstore"]["properties"]["source"]
+    assert sorted(source["examples"]) == sorted(KNOWN_INTEGRATIONS) and "posthog" not in source["examples"]
+    assert source["maxLength"] == 50 and source["minLength"] == 1
