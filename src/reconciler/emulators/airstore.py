@@ -130,7 +130,7 @@ def create_app(config: EmulatorConfig) -> Starlette:
             store.data["workspaces"][ws] = {"id": next_id("workspace"), "open": False}
         return store.data["workspaces"][ws]
 
-    def add_member(ws: str, member: str, role: str) -> dict[str, Any] | JSONResponse:
+    def add_member(ws: str, member: str, role: str) -> dict[str, Any]:
         if role not in ROLES:
             raise ValueError(f"airstore emulator: member role {role!r} is not one of {', '.join(ROLES)}")
         add_workspace(ws)
