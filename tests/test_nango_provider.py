@@ -267,3 +267,9 @@ def test_failing_sync_reports_failed(emulator):
         job = provider.get_sync(live, job.id)
     assert job.status == "failed" and "issues" in (job.error or "")
     provider.close()
+
+
+def test_lookup_in_an_unknown_integration_finds_nothing(setup):
+    """Real server v0.71.4: GET with an unknown provider_config_key is 400 unknown_provider_config."""
+    _, provider = setup
+    assert provider.lookup(connector(source="no-such-integration", syncs={})) is None

@@ -402,8 +402,13 @@ class NangoProvider(Provider):
             page += 1
 
     def _get(self, source: str, connection_id: str) -> dict[str, Any] | None:
-        response = self.http.request("GET", f"/connections/{quote(connection_id, safe='')}", kind="get",
-                                     params={"provider_config_key": source}, ok_404=True)
+        try:
+            response = self.http.request("GET", f"/connections/{quote(connection_id, safe='')}", kind="get",
+                                         params={"provider_config_key": source}, ok_404=True)
+        except ProviderError as exc:
+            if exc.status == 400 and _error_code(exc) == "unknown_provider_config":
+                return None  # no such integration, so no such connection either
+            raise
         if response is None:
             return None
         body = response.json()
