@@ -3,7 +3,12 @@ the background after a create, 400 unknown_connection for a DELETE of what is go
 tags and metadata others own, and what `sync` and `status` say about syncs that never ran."""
 from __future__ import annotations
 
+import os
 import random
+import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -188,3 +193,33 @@ def test_sync_errors_print_once(emulator, tmp_path):
     assert failed.output.count("failed: sync failed: issues, pull-requests") == 1, failed.output
     assert "0 completed, 1 failed" in failed.stdout
     p.assert_no_secret()
+
+
+def test_reconcile_emulate_serves_the_rate_limit_and_the_sync_delay(tmp_path):
+    """`reconcile emulate nango --rate-limit N --sync-creation-delay S` as a real process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILE_")}
+    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "emulate", "nango", "--api-key", KEY,
+                             "--target", "github-prod", "--rate-limit", "3", "--sync-creation-delay", "0"],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        url = re.search(r"http://[\d.]+:\d+", proc.stderr.readline()).group(0)
+        headers = {"Authorization": f"Bearer {KEY}"}
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                first = httpx.post(url + "/connections", headers=headers, json={
+                    "provider_config_key": "github-prod", "connection_id": "a",
+                    "credentials": {"type": "OAUTH2", "access_token": "t"}})
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the emulator never answered"
+                time.sleep(0.1)
+        assert first.status_code == 201
+        status = httpx.get(url + "/sync/status", headers=headers,
+                           params={"provider_config_key": "github-prod", "syncs": "*", "connection_id": "a"})
+        assert len(status.json()["syncs"]) == 2  # no delay asked: the syncs exist at once
+        answers = [httpx.get(url + "/connections", headers=headers).status_code for _ in range(2)]
+        assert answers == [200, 429]  # the fourth request of the minute
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -30,10 +30,14 @@ from ..emulators import TYPES, EmulatorConfig, serve_forever
 @click.option("--seed", type=int, help="Seed for repeatable faults.")
 @click.option("--sync-duration", type=float, default=1.0, show_default=True, help="Seconds a sync job runs.")
 @click.option("--sync-fail", is_flag=True, help="Every sync job ends failed.")
+@click.option("--sync-creation-delay", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="Nango: seconds after a create before the connection's syncs exist (as on the real server).")
+@click.option("--rate-limit", type=click.IntRange(1), metavar="N",
+              help="Nango: N requests a minute per account, then 429 with Retry-After (the real server: 200).")
 def command(type_name: str, host: str, port: int, api_key: str, targets: tuple[str, ...], data_dir: str | None,
             latency_ms: float, fail_rate: float, throttle_rate: float, drop_rate: float, slow_rate: float,
             slow_ms: float, seed: int | None, sync_duration: float, sync_fail: bool,
-            member_tokens: tuple[str, ...]) -> None:
+            member_tokens: tuple[str, ...], sync_creation_delay: float, rate_limit: int | None) -> None:
     """Serve a faithful local emulator of platform TYPE's connector API."""
     if port == 0:
         import socket
@@ -46,7 +50,8 @@ def command(type_name: str, host: str, port: int, api_key: str, targets: tuple[s
         raise click.BadParameter("write TOKEN=MEMBER", param_hint="--member-token")
     config = EmulatorConfig(api_key=api_key, targets=list(targets), member_tokens=tokens, latency_ms=latency_ms, fail_rate=fail_rate,
                             throttle_rate=throttle_rate, drop_rate=drop_rate, slow_rate=slow_rate, slow_ms=slow_ms,
-                            seed=seed, data_dir=data_dir, sync_duration=sync_duration, sync_fail=sync_fail)
+                            seed=seed, data_dir=data_dir, sync_duration=sync_duration, sync_fail=sync_fail,
+                            sync_creation_delay=sync_creation_delay, rate_limit=rate_limit)
     console.err(f"{type_name} emulator listening on http://{host}:{port} (Ctrl-C to stop)")
     try:
         serve_forever(type_name, config, host, port)
