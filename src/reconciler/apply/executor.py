@@ -332,7 +332,9 @@ class Executor:
         # the entry keeps what it records (a replace's original stays owned); a successful create
         # writes a fresh entry, without the nonce
         pending = replace(entry, create_nonce=nonce) if entry is not None else StateEntry(
-            name=connector.name, provider=action.provider, type=action.provider_type, id="", source=connector.source,
+            # an id no platform hands out (so nothing matches it), unique (the state refuses two owners of one id)
+            name=connector.name, provider=action.provider, type=action.provider_type, id=f"pending-create:{nonce}",
+            source=connector.source,
             target=connector.target, create_nonce=nonce, prevent_destroy=connector.lifecycle.prevent_destroy)
         self._put(pending)
         return nonce

@@ -26,7 +26,7 @@ class StateEntry:
     prevent_destroy: bool = False  # remembered so a connector removed from git is still protected
     applied_at: str | None = None
     # a create in flight on a platform that takes idempotency keys: the nonce its key is made from,
-    # journaled before the call (``id`` is then ""). A retry of that attempt, even after a crash,
+    # journaled before the call (``id`` is then "pending-create:<nonce>" unless the entry had one). A retry of that attempt, even after a crash,
     # reuses it; a successful create writes an entry without it, so the next create gets a new key
     create_nonce: str | None = None
 
