@@ -20,7 +20,7 @@ from .fingerprint import fingerprint, fingerprint_key
 from .fingerprint import renamed as renamed_fingerprint
 from .http import CallCounter
 from .model import Connector, LiveConnector, Manifest
-from .plan import planner
+from .plan import planner, safety
 from .plan.model import Action, ActionKind, Plan
 from .providers import Provider, provider_class
 from .state import StateBackend
@@ -41,6 +41,7 @@ class Context:
     live: dict[str, LiveConnector] = field(default_factory=dict)  # by connector name (matched or orphan)
     matches: dict[str, planner.Match] = field(default_factory=dict)
     renamed: list[tuple[str, str]] = field(default_factory=list)  # state entries to rename on apply
+    conflicts: list[str] = field(default_factory=list)  # live objects of a declared name that another state owns
 
 
 class Engine:
@@ -113,6 +114,7 @@ class Engine:
             plan.actions.extend(actions)
             plan.unmanaged.extend(unmanaged)
             plan.forgotten.extend(forgotten)
+        plan.warnings.extend(sorted(ctx.conflicts))
         known = set(self.providers)
         for entry in state.entries.values():
             if entry.provider not in known:
@@ -153,6 +155,8 @@ class Engine:
                                           fingerprint_key=self.keys[name], defaults=defaults))
             if match.live is not None:
                 ctx.live[match.connector.name] = match.live
+        safety.check_targets(provider, name, pairing.matches, actions)
+        ctx.conflicts.extend(safety.conflicts(name, pairing.matches, pairing.unmanaged, provider.identity))
         for obj, entry in pairing.orphans:
             actions.append(planner.delete_action(obj, entry))
             ctx.live[entry.name] = obj
@@ -183,6 +187,12 @@ def _apply_moved(manifest: Manifest, state: State, keys: dict[str, bytes] | None
     """``moved:`` entries rename state entries in memory (persisted by the next apply)."""
     renamed = []
     for moved in manifest.moved:
+        if moved.old in state.entries and moved.new in state.entries:
+            where = f"{moved.location}: " if moved.location else ""
+            raise ReconcileError(
+                f"{where}moved: from {moved.old!r} to {moved.new!r}, but the state already owns {moved.new!r} "
+                f"(id {state.entries[moved.new].id}); applying it would delete one of the two. Remove the moved: "
+                f"entry, or `reconcile state rm` the entry you no longer want first")
         if moved.old in state.entries and moved.new not in state.entries:
             entry = state.entries.pop(moved.old)
             entry.name = moved.new

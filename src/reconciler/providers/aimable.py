@@ -166,7 +166,8 @@ class AimableProvider(Provider):
             # a 404 (ok_404): the collection is gone, and its connectors with it
             for item in paging.walk(self.http, self._base(target), base_url=self.config.url or self.capabilities.default_url,
                                     limit=min(self.page_size, MAX_PAGE), what=f"{self.config.name} (aimable)",
-                                    next_of=self._next, ok_404=True):
+                                    next_of=self._next, ok_404=True,
+                                    on_404=lambda t=target: self.absent_targets.add(t)):
                 yield self._live(item, target)
 
     def read(self, live: LiveConnector) -> LiveConnector:
@@ -251,6 +252,12 @@ class AimableProvider(Provider):
         params = {"parent_id": parent_id} if parent_id else None
         body = self.http.json("GET", f"{self._one(live)}/browse", kind="get", params=params)
         return list(body.get("data") or [])
+
+    # -- target existence (plan time) ---------------------------------------------------------
+    def missing_targets(self, targets: Iterable[str]) -> set[str]:
+        # the connectors list of an unknown collection is 404 "Collection not found": the plan's own
+        # list call already said which are missing, no further call (an unknown space is a 403 there)
+        return set(targets) & self.absent_targets
 
 
 ADAPTER = AimableProvider

@@ -164,6 +164,8 @@ class AirstoreProvider(Provider):
         for workspace in dict.fromkeys(t for t in targets if t):
             body = self.http.json("GET", self._path(workspace), kind="list", ok_404=True)
             # a missing workspace holds nothing; creating into it fails later with the server's 404
+            if body is None:
+                self.absent_targets.add(workspace)
             items = (body or {}).get("data") or []  # an empty list is "data": null
             with self._lock:
                 owned = dict(self._owned)
@@ -265,6 +267,12 @@ class AirstoreProvider(Provider):
             what = (f"the personal {live.source} connection of member {member}" if member
                     else f"the shared {live.source} connection") + f" {live.id} in workspace {live.target}"
             raise self._refused(exc, what, member, "delete") from None
+
+    # -- target existence (plan time) ---------------------------------------------------------
+    def missing_targets(self, targets: Iterable[str]) -> set[str]:
+        # the list of an unknown workspace is 404 "workspace not found" (server pkg/api/v1): the plan's
+        # own list call already said which are missing, no further call
+        return set(targets) & self.absent_targets
 
 
 ADAPTER = AirstoreProvider

@@ -194,6 +194,7 @@ class AirweaveProvider(Provider):
                 page = self.http.json("GET", "source-connections", kind="list", ok_404=True,
                                       params={"collection": target, "skip": skip, "limit": self.page_size})
                 if page is None:  # the collection does not exist: nothing lives there
+                    self.absent_targets.add(target)
                     break
                 for item in page:
                     yield self._from_item(item)
@@ -316,6 +317,21 @@ class AirweaveProvider(Provider):
             next_run=(body.get("schedule") or {}).get("next_run"),
             auth_url=(body.get("auth") or {}).get("auth_url"),
         )
+
+    # -- target existence (plan time) ---------------------------------------------------------
+    def missing_targets(self, targets: Iterable[str]) -> set[str]:
+        # the real server lists an unknown collection as [] (providers.md), so an empty list proves
+        # nothing: one paged GET /collections (spec: skip/limit <= 1000) answers for all of them
+        wanted = set(targets) - self.absent_targets
+        known: set[str] = set()
+        skip = 0
+        while wanted - known:
+            page = self.http.json("GET", "collections", kind="list", params={"skip": skip, "limit": 1000})
+            known |= {str(c.get("readable_id")) for c in page or [] if isinstance(c, dict)}
+            if not isinstance(page, list) or len(page) < 1000:
+                break
+            skip += len(page)
+        return (set(targets) & self.absent_targets) | (wanted - known)
 
 
 ADAPTER = AirweaveProvider

@@ -107,6 +107,8 @@ class Provider(ABC):
     def __init__(self, config: ProviderConfig, *, parallelism: int = 8, counter: CallCounter | None = None,
                  timeout: float = 30.0) -> None:
         self.config = config
+        # targets a list call was told do not exist (a 404 on the container): missing_targets reuses them
+        self.absent_targets: set[str] = set()
         self.http = self.http_class(
             config.url or self.capabilities.default_url,
             headers=self.auth_headers(),
@@ -180,6 +182,14 @@ class Provider(ABC):
         ``targets`` are the targets the manifests name plus those in the state; platforms with a
         global list may ignore them. Yield as pages arrive.
         """
+
+    def missing_targets(self, targets: Iterable[str]) -> set[str]:
+        """Which of ``targets`` (named as :meth:`containers` names them) do not exist on the platform.
+
+        Called by the plan after :meth:`list`, only for targets no live connector already proves, with
+        at most one listing call per provider: an adapter whose list already answered "no such
+        target" (``absent_targets``) reuses that. The default knows of none missing."""
+        return set()
 
     def read(self, live: LiveConnector) -> LiveConnector:
         """The complete projection of one live connector (a detail GET). Only called when the

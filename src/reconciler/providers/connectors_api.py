@@ -233,5 +233,12 @@ class ConnectorsApiProvider(Provider):
         current = self._with_auth_url(self._live(body["data"], complete=True))
         return ConnectorStatus(status=current.status, auth_url=current.extra.get("auth_url"))
 
+    # -- target existence (plan time) ---------------------------------------------------------
+    def missing_targets(self, targets: Iterable[str]) -> set[str]:
+        # the API documents no way to list or read a collection (seeds/connectors-api.txt): a
+        # collection is proven only by a connector living in it (the plan checks that first); an
+        # unknown one shows as the create's 404, and a replace creates first, so it loses nothing
+        return set()
+
 
 ADAPTER = ConnectorsApiProvider

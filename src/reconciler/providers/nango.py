@@ -609,5 +609,14 @@ class NangoProvider(Provider):
         job = self._aggregate("latest", ran, None) if ran else None
         return ConnectorStatus(status=live.status, last_sync=job, next_run=min(nexts) if nexts else None)
 
+    # -- target existence (plan time) ---------------------------------------------------------
+    def missing_targets(self, targets: Iterable[str]) -> set[str]:
+        # a connection's container is its integration (containers()): one GET /integrations lists
+        # every unique_key of the environment (spec: {"data": [Integration]}, no paging)
+        body = self.http.json("GET", "/integrations", kind="list")
+        items = body.get("data") if isinstance(body, dict) else None
+        known = {str(i.get("unique_key")) for i in items or [] if isinstance(i, dict)}
+        return set(targets) - known
+
 
 ADAPTER = NangoProvider

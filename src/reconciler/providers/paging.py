@@ -48,7 +48,8 @@ def next_link(header: str | None) -> str | None:
 def walk(http: HttpClient, path: str, *, base_url: str, limit: int, what: str,
          next_of: Callable[[Any], Next], items_of: Callable[[Any], list[Any]] | None = None,
          id_of: Callable[[Any], str] = lambda item: str(item.get("id")),
-         params: Mapping[str, Any] | None = None, ok_404: bool = False) -> Iterator[Any]:
+         params: Mapping[str, Any] | None = None, ok_404: bool = False,
+         on_404: Callable[[], None] | None = None) -> Iterator[Any]:
     """Every item of the list at ``path``, or :class:`TruncatedList` before the plan sees a part.
 
     Items are yielded as pages arrive; the caller (the engine) collects the whole list before it
@@ -63,6 +64,8 @@ def walk(http: HttpClient, path: str, *, base_url: str, limit: int, what: str,
     while True:
         response = http.request("GET", target, kind="list", params=query, ok_404=ok_404)
         if response is None:
+            if on_404 is not None:  # the container itself is missing (Provider.absent_targets)
+                on_404()
             return
         body = response.json()
         items = items_of(body)
