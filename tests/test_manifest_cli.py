@@ -18,7 +18,7 @@ def test_validate_ok_prints_counts_and_exits_zero(tmp_path):
     path.write_text(VALID)
     result = run_cli("validate", str(path), env={"AIRWEAVE_API_KEY": "k-123456", "GITHUB_TOKEN": "g-123456",
                                                  "NOTION_ACCESS_TOKEN": "n-123456"})
-    assert (result.code, result.stdout) == (0, "ok: 2 connectors on 1 providers\n"), result.output
+    assert (result.code, result.stdout) == (0, "ok: 2 connectors on 1 provider\n"), result.output
 
 
 def test_validate_prints_every_error_with_file_line_col_and_no_traceback(tmp_path):

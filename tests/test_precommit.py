@@ -59,7 +59,7 @@ def test_example_config_uses_the_hooks():
 def test_validate_hook_passes_on_valid_manifests_without_any_secret(repo):
     result = run_hook(HOOKS["reconcile-validate"], repo, ["connectors/connectors.yaml"])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ok: 2 connectors on 1 providers")
+    assert result.stdout.startswith("ok: 2 connectors on 1 provider")
 
 
 def test_validate_hook_fails_with_file_and_line(repo):

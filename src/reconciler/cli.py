@@ -32,8 +32,25 @@ class _Group(click.Group):
             module = f"{cmd_name}_" if f"{cmd_name}_" in COMMANDS else cmd_name
             if module not in COMMANDS:
                 return None
-            self.add_command(importlib.import_module(f".commands.{module}", __package__).command)
+            command = importlib.import_module(f".commands.{module}", __package__).command
+            _accept_verbose(command)
+            self.add_command(command)
         return self.commands.get(cmd_name)
+
+
+def _accept_verbose(command: click.Command) -> None:
+    """``reconcile apply -v`` works like ``reconcile -v apply``: people add -v where they stand."""
+    for cmd in [command, *getattr(command, "commands", {}).values()]:
+        if any("-v" in getattr(p, "opts", ()) for p in cmd.params):
+            continue
+        cmd.params.append(click.Option(["-v", "--verbose"], count=True, expose_value=False, is_eager=True,
+                                       callback=_more_verbose, help="More detail on stderr (as `reconcile -v`)."))
+
+
+def _more_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> None:
+    if value:
+        root = logging.getLogger("reconciler")
+        root.setLevel(min(root.level or logging.WARNING, logging.WARNING) - 10 * value)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -91,12 +91,14 @@ def _help(command: click.Command, ctx: click.Context) -> str:
 def cli_md() -> str:
     from .cli import cli
 
-    root = click.Context(cli, info_name="reconcile", terminal_width=100, max_content_width=100)
+    # as `reconcile ... -h` prints it: the group's context settings (``-h``) reach every command
+    root = click.Context(cli, info_name="reconcile", terminal_width=100, max_content_width=100,
+                         help_option_names=["-h", "--help"])
     out = ["# Command reference", "", GENERATED, "", "```", _help(cli, root), "```"]
 
     def walk(cmd: click.Command, parent: click.Context, path: str) -> None:
         ctx = click.Context(cmd, info_name=path.rsplit(" ", 1)[-1], parent=parent, terminal_width=100,
-                            max_content_width=100)
+                            max_content_width=100, help_option_names=["-h", "--help"])
         out.extend(["", f"## `{path}`", "", "```", _help(cmd, ctx), "```"])
         if isinstance(cmd, click.Group):
             for name in cmd.list_commands(ctx):

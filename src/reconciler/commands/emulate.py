@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from .. import console
+from ..errors import ReconcileError
 from ..emulators import TYPES, EmulatorConfig, serve_forever
 
 
@@ -39,12 +40,18 @@ def command(type_name: str, host: str, port: int, api_key: str, targets: tuple[s
             slow_ms: float, seed: int | None, sync_duration: float, sync_fail: bool,
             member_tokens: tuple[str, ...], sync_creation_delay: float, rate_limit: int | None) -> None:
     """Serve a faithful local emulator of platform TYPE's connector API."""
-    if port == 0:
-        import socket
+    import socket
 
-        with socket.socket() as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:  # bind before saying "listening": a busy port is an error, not a promise then a failure
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ReconcileError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port "
+                             "(0 picks a free one)") from None
+    port = sock.getsockname()[1]
     tokens = dict(t.split("=", 1) for t in member_tokens if "=" in t)
     if len(tokens) != len(member_tokens):
         raise click.BadParameter("write TOKEN=MEMBER", param_hint="--member-token")
@@ -52,8 +59,8 @@ def command(type_name: str, host: str, port: int, api_key: str, targets: tuple[s
                             throttle_rate=throttle_rate, drop_rate=drop_rate, slow_rate=slow_rate, slow_ms=slow_ms,
                             seed=seed, data_dir=data_dir, sync_duration=sync_duration, sync_fail=sync_fail,
                             sync_creation_delay=sync_creation_delay, rate_limit=rate_limit)
-    console.err(f"{type_name} emulator listening on http://{host}:{port} (Ctrl-C to stop)")
     try:
-        serve_forever(type_name, config, host, port)
+        serve_forever(type_name, config, host, port, sock=sock, ready=lambda: console.err(
+            f"{type_name} emulator listening on http://{host}:{port} (Ctrl-C to stop)"))
     except ValueError as exc:  # a --target or --member-token the emulator cannot take
         raise click.UsageError(str(exc)) from None

@@ -192,20 +192,21 @@ def mv(path: str, sandbox: bool, state_path: str | None, old: str, new: str, loc
         if new in backend.load().entries:
             raise ReconcileError(f"{new!r} is already in the state; `reconcile state rm` it first if it is stale")
         entry.name = new
-        entry.fingerprint = _rekeyed(path, entry, old, new)
+        entry.fingerprint = _rekeyed(path, sandbox, entry, old, new)
         backend.rename(old, entry)  # one atomic write: never under both names, never under neither
         backend.flush()
     console.out(f"Moved {entry.provider}.{old} to {entry.provider}.{new} (id {entry.id}).")
 
 
-def _rekeyed(path: str, entry: StateEntry, old: str, new: str) -> str | None:
+def _rekeyed(path: str, sandbox: bool, entry: StateEntry, old: str, new: str) -> str | None:
     """Fingerprints are bound to the name: re-bind it when the manifests' credentials for NEW (their
     variables set) prove unchanged, so the rename does not read as a rotation. Otherwise the old
     fingerprint stays and the next plan re-sends the credentials once, which is harmless."""
     from ..errors import ManifestError
+    from ._common import load_manifest
 
     try:
-        manifest = load(path)  # the credentials' variables, when this shell has them
+        manifest = load_manifest(path, sandbox=sandbox)  # the credentials' variables, when this shell has them
     except ManifestError:
         return entry.fingerprint
     connector = manifest.connectors.get(new)

@@ -18,4 +18,5 @@ def command(path: str, no_env: bool) -> None:
     """
     manifest = load(path, resolve_env=not no_env)
     # fixed wording (no singular forms): scripts and hooks match on it
-    console.out(f"ok: {len(manifest.connectors)} connectors on {len(manifest.providers)} providers")
+    n, p = len(manifest.connectors), len(manifest.providers)
+    console.out(f"ok: {n} connector{'s' if n != 1 else ''} on {p} provider{'s' if p != 1 else ''}")

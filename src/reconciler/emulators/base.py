@@ -378,8 +378,17 @@ class RunningEmulator:
         self.stop()
 
 
-def serve_forever(type_name: str, config: EmulatorConfig, host: str, port: int) -> None:
-    """``reconcile emulate``: serve in the foreground until interrupted."""
+def serve_forever(type_name: str, config: EmulatorConfig, host: str, port: int, *,
+                  sock: socket.socket | None = None, ready: Callable[[], None] | None = None) -> None:
+    """``reconcile emulate``: serve in the foreground until interrupted. With ``sock`` (bound and
+    listening), serve on it and call ``ready`` once the app is built: a message saying "listening"
+    is then true (a busy port fails at the bind, before anything is printed)."""
     app = build(type_name, config)
     logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    if sock is None:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+        return
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    if ready is not None:
+        ready()
+    asyncio.run(server.serve(sockets=[sock]))

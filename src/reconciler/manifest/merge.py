@@ -48,9 +48,12 @@ def merge(documents: list[ResolvedDocument]) -> tuple[Merged, list[Diagnostic]]:
                 entry = Entry(name, body, rdoc, (section, name))
                 first = table.get(name)
                 if first is not None:
+                    # moved: renames connectors only; a provider is referred to by name from any file
+                    advice = ("rename one (to rename a connector that exists, use a moved block)" if what == "connector"
+                              else "keep one definition (every file's connectors can name it) or rename one")
                     diagnostics.append(Diagnostic(
-                        f"{what} {name!r} is defined twice: here and at {first.location(key=True)}; "
-                        "rename one (or use a moved block to rename)", entry.location(key=True)))
+                        f"{what} {name!r} is defined twice: here and at {first.location(key=True)}; {advice}",
+                        entry.location(key=True)))
                     continue
                 table[name] = entry
         if "state" in view:

@@ -7,6 +7,7 @@ also where hostile input is refused: oversized files, non-UTF-8 bytes, alias bom
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -256,6 +257,23 @@ def _too_deep(text: str) -> yaml.Mark | None:
 _DEPTH_SCAN_FROM = 4096  # below this many openers (and within MAX_BYTES of indentation) libyaml is safe
 
 
+_UNQUOTED_REF = re.compile(r"([\w.-]+):\s*(\$\{[^}]*\})")
+
+
+def _syntax_hint(text: str, line: int) -> str:
+    """What to write instead, for the two mistakes the parser's words do not explain."""
+    lines = text.splitlines()
+    here = lines[line - 1] if 0 < line <= len(lines) else ""
+    indent = here[: len(here) - len(here.lstrip())]
+    if "\t" in indent:
+        return "; YAML does not allow tabs for indentation: indent with spaces (2 per level)"
+    found = _UNQUOTED_REF.search(here)
+    if found and "{" in here[: found.start()]:
+        return (f"; inside {{ }} a ${{...}} reference must be quoted: write {found.group(1)}: \"{found.group(2)}\" "
+                "(or use a block mapping, one key per line)")
+    return ""
+
+
 def load_file(file: str) -> tuple[Document | None, list[Diagnostic]]:
     """Read FILE; on problems return no document (or a partial one) and every diagnostic found."""
     try:
@@ -287,6 +305,7 @@ def load_file(file: str) -> tuple[Document | None, list[Diagnostic]]:
             problem = f"{exc.context}: {problem}"
         if exc.context_mark and mark and exc.context_mark.line != mark.line:
             problem += f" (the construct started at line {exc.context_mark.line + 1})"
+        problem += _syntax_hint(text, line)
         return None, [Diagnostic(f"YAML syntax error: {problem}", Location(file, line, col))]
     except yaml.YAMLError as exc:
         return None, [Diagnostic(f"YAML error: {exc}", Location(file, 1, 1))]

@@ -206,5 +206,6 @@ def _update_reason(changes: list[FieldChange]) -> str:
 
 def _adopt_reason(match: Match) -> str:
     if match.renamed_from:
-        return f"renamed from {match.renamed_from!r} in the manifests; the live object is kept"
+        return (f"the state knows it as {match.renamed_from!r}, which no manifest declares any more: renamed in git "
+                "or by `state mv`; the live object is kept and its entry renamed")
     return "exists on the platform under this identity; it will be adopted into the state"

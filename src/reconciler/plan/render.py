@@ -78,7 +78,7 @@ def render_text(plan: Plan, *, colour: bool = False, detailed: bool = True) -> s
     lines.append(f"reconcile plan: {len(plan.providers)} provider{'s' if len(plan.providers) != 1 else ''}, "
                  f"{total} connector{'s' if total != 1 else ''} ({s['unchanged']} unchanged)")
     for old, new in plan.moved:
-        lines += ["", f"  # {old} has moved to {new} (state only, nothing changes on the platform)"]
+        lines += ["", f"  # {old} has moved to {new} (the state entry is renamed; the live object is kept, not recreated)"]
     for action in plan.actions:
         if not action.changes_something:
             continue
@@ -96,11 +96,12 @@ def render_text(plan: Plan, *, colour: bool = False, detailed: bool = True) -> s
             lines.append(paint(f"{symbol:>3} connector {_value(action.name)} {{ id = {_value(action.live_id)} }}", symbol))
             continue
         lines.append(paint(f"{symbol:>3} connector {_value(action.name)} {{", symbol))
-        width = max(len(p) for _, p, _ in rows)
+        credentials_line = action.kind is not ActionKind.CREATE and action.has_credentials \
+            and not any(c.path == "credentials" for c in action.changes)
+        width = max([len(p) for _, p, _ in rows] + ([len("credentials")] if credentials_line else []))
         for sym, path, text in rows:
             lines.append(paint(f"      {sym} {path:<{width}} = {text}", sym))
-        if action.kind is not ActionKind.CREATE and action.has_credentials \
-                and not any(c.path == "credentials" for c in action.changes):
+        if credentials_line:
             lines.append(f"        {'credentials':<{width}} = {SENSITIVE}")
         lines.append("    }")
     for name in plan.forgotten:
@@ -139,8 +140,8 @@ def render_json(plan: Plan) -> str:
 def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT, full_plan_url: str | None = None) -> str:
     """A pull-request comment: a summary table, then one collapsible section per provider."""
     head = ["### reconcile plan", "", summary_line(plan), "",
-            "| provider | type | add | change | replace | destroy | unchanged | unmanaged |",
-            "|---|---|---:|---:|---:|---:|---:|---:|"]
+            "| provider | type | add | change | replace | destroy | adopt | unchanged | unmanaged |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     sections = []
     for provider, ptype in sorted(plan.providers.items()):
         acts = [a for a in plan.actions if a.provider == provider]
@@ -148,7 +149,8 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT, full_plan_
         unchanged = sum(1 for a in acts if a.kind is ActionKind.NOOP and not a.adopt)
         unmanaged = sum(1 for u in plan.unmanaged if u.provider == provider)
         head.append(f"| {provider} | {ptype} | {count(ActionKind.CREATE)} | {count(ActionKind.UPDATE)} | "
-                    f"{count(ActionKind.REPLACE)} | {count(ActionKind.DELETE)} | {unchanged} | {unmanaged} |")
+                    f"{count(ActionKind.REPLACE)} | {count(ActionKind.DELETE)} | {sum(1 for a in acts if a.adopt)} | "
+                    f"{unchanged} | {unmanaged} |")
         sub = Plan(plan.manifest_root, plan.manifest_digest, {provider: ptype}, acts,
                    [u for u in plan.unmanaged if u.provider == provider])
         changed = any(a.changes_something for a in acts)
@@ -182,14 +184,16 @@ def _truncate(text: str, budget: int) -> str:
 
 
 def _diff_markers(text: str) -> str:
-    """Put +/-/~ in column 0 so GitHub's diff highlighting colours the lines."""
+    """Move each line's +/-/~/! to column 0, so GitHub's diff highlighting colours the line, and
+    blank it where it was (one marker per line, never ``~ ~``); a replace's ``-/+`` becomes ``!``."""
     out = []
     for line in text.split("\n"):
         stripped = line.lstrip()
+        at = len(line) - len(stripped)
         if stripped.startswith("-/+"):
-            out.append("!" + line[1:])
-        elif stripped[:1] in "+-~!" and stripped:
-            out.append(stripped[0] + line[1:] if line[:1] == " " else line)
+            out.append("!" + line[1:at] + "   " + stripped[3:] if at else "!  " + stripped[3:])
+        elif stripped[:1] in "+-~!" and stripped and at:
+            out.append(stripped[0] + line[1:at] + " " + stripped[1:])
         else:
             out.append(line)
     return "\n".join(out)
