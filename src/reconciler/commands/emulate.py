@@ -35,10 +35,16 @@ from ..emulators import TYPES, EmulatorConfig, serve_forever
               help="Nango: seconds after a create before the connection's syncs exist (as on the real server).")
 @click.option("--rate-limit", type=click.IntRange(1), metavar="N",
               help="Nango: N requests a minute per account, then 429 with Retry-After (the real server: 200).")
+@click.option("--paging", type=click.Choice(["cursor", "offset", "link", "none"]),
+              help="Aimable, Connectors API (paging undocumented): how lists page; `none` returns one capped "
+                   "page and no way to the next. Default: cursor.")
+@click.option("--update-mode", type=click.Choice(["replace", "merge"]),
+              help="Connectors API: whether PUT replaces `config` or merges into it (undocumented). Default: replace.")
 def command(type_name: str, host: str, port: int, api_key: str, targets: tuple[str, ...], data_dir: str | None,
             latency_ms: float, fail_rate: float, throttle_rate: float, drop_rate: float, slow_rate: float,
             slow_ms: float, seed: int | None, sync_duration: float, sync_fail: bool,
-            member_tokens: tuple[str, ...], sync_creation_delay: float, rate_limit: int | None) -> None:
+            member_tokens: tuple[str, ...], sync_creation_delay: float, rate_limit: int | None,
+            paging: str | None = None, update_mode: str | None = None) -> None:
     """Serve a faithful local emulator of platform TYPE's connector API."""
     import socket
 
@@ -58,7 +64,8 @@ def command(type_name: str, host: str, port: int, api_key: str, targets: tuple[s
     config = EmulatorConfig(api_key=api_key, targets=list(targets), member_tokens=tokens, latency_ms=latency_ms, fail_rate=fail_rate,
                             throttle_rate=throttle_rate, drop_rate=drop_rate, slow_rate=slow_rate, slow_ms=slow_ms,
                             seed=seed, data_dir=data_dir, sync_duration=sync_duration, sync_fail=sync_fail,
-                            sync_creation_delay=sync_creation_delay, rate_limit=rate_limit)
+                            sync_creation_delay=sync_creation_delay, rate_limit=rate_limit, paging=paging,
+                            update_mode=update_mode)
     try:
         serve_forever(type_name, config, host, port, sock=sock, ready=lambda: console.err(
             f"{type_name} emulator listening on http://{host}:{port} (Ctrl-C to stop)"))

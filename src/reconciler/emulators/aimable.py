@@ -7,14 +7,21 @@ seed documents is reproduced as written; where it is silent, the choices are:
   the key does not know answers 403 (the seed's "insufficient permissions for the space or
   collection"); a known space with an unknown collection answers 404 ``Collection not found``.
 - **Pagination** (connector list and sync list): ``limit`` (1..100, default 20; the cap is
-  ``config.page_limit_max`` when set) and an opaque ``cursor``. Pages answer
-  ``{"data": [...], "next_cursor": "..." | null}``; the cursor encodes the last item's creation
-  sequence, so deleting items between pages neither skips nor repeats others.
+  ``config.page_limit_max`` when set; the seed's error example, line 79). The seed documents no
+  more, so the connector list pages the way the ``paging`` knob says: ``cursor`` (default: an
+  opaque ``cursor``, answers ``{"data": [...], "next_cursor": "..." | null}``; the cursor encodes
+  the last item's creation sequence, so deleting items between pages neither skips nor repeats
+  others), ``link`` (a ``Link: rel="next"`` header), ``offset``, or ``none`` (one page: truncated).
 - **Idempotency.** ``Idempotency-Key`` is required on create (422, ``loc: ["header",
   "idempotency-key"]``). Keys are scoped to the API key. The same key with the same request
   (path and body) answers 201 with the connector it created, as it is now, and the header
-  ``Idempotent-Replayed: true``, creating nothing; with another request it answers 422. A key is
-  forgotten when its connector is deleted, or after 24 hours, so a later create can reuse it.
+  ``Idempotent-Replayed: true``, creating nothing — the original answer, even when that connector
+  has since been deleted (Stripe-style keys outlive what they made); with another request it
+  answers 422. A key is forgotten only after 24 hours.
+- **Validation**: the shared per-slug rules (``reconciler.scope_rules``, which the manifest schema
+  is generated from): ``provider_slug`` one of the known slugs, ``credential`` with
+  ``access_token`` (and optionally ``refresh_token``, lines 20-23) and nothing else,
+  ``scope_config`` keys known for the slug with non-empty values, no unknown top-level fields.
 - **Credentials** are write-only: never returned, and stored only as a keyed fingerprint (so a
   replayed create can be compared) plus the field names.
 - **PATCH** takes ``credential`` and ``scope_config`` (each replaces the whole value); any other
@@ -22,7 +29,7 @@ seed documents is reproduced as written; where it is silent, the choices are:
 - **Syncs** start running at once (the seed's trigger answers ``status: "running"``), advance with
   wall time through :class:`JobClock`, and end ``completed`` or ``failed`` (``config.sync_fail``).
   One sync runs per connector at a time: triggering while one runs answers 409; cancelling when
-  none runs answers 409.
+  none runs answers 409. The ``sync_status_word`` knob makes finished syncs report another word.
 - Errors: 401/403/404/409 as ``{"detail": "message"}``; 422 as ``{"detail": [{loc, msg, type}]}``
   in the FastAPI/pydantic style the seed shows. Messages never echo the input.
 """

@@ -2,31 +2,41 @@
 
 What the docs excerpt (``seeds/connectors-api.txt``) fixes: the paths, ``{"data": ...}`` envelopes,
 the list item fields (id, name, type, status, collection, lastSync, createdAt), the connector
-types and their config fields, the sync job shape (jobId, status, progress{collected, parsed,
-indexed}, startedAt). Where the excerpt is silent the emulator makes these choices:
+types and their config fields (lines 54-62), the sync job shape (jobId, status, progress{collected,
+parsed, indexed}, startedAt), the OAuth routes (lines 128-146) and the PUT example (lines 78-83).
+Where the excerpt is silent the emulator makes these choices:
 
 - Auth: ``Authorization: Bearer <api key>``; missing or wrong is 401.
 - Errors: ``{"error": {"code": str, "message": str, "details": [{"field", "message"}]}}`` with
-  400 ``invalid_request`` (not JSON / not an object), 401 ``unauthorized``, 404 ``not_found``
-  (connector, job, or an unknown ``collection``), 422 ``validation_error`` (with details) and 422
-  ``immutable_field`` (``type`` or ``collection`` changed by PUT). Error texts never echo values.
-- List: cursor pagination, ``GET /v1/connectors?limit=&cursor=`` (limit default 20, max 100) →
-  ``{"data": [...], "pagination": {"nextCursor": str | null, "hasMore": bool}}``; the cursor is
-  opaque. Items lack ``config`` (as in the excerpt) and carry ``updatedAt``, which changes only when
-  the connector itself does (not on syncs), so a client can tell when a detail GET is needed.
+  400 ``invalid_request`` (not JSON / not an object, a bad cursor or offset), 401 ``unauthorized``,
+  404 ``not_found`` (connector, job, an unknown ``collection``), 409 ``oauth_pending`` (a sync
+  before the OAuth callback), 422 ``validation_error`` (with details) and 422 ``immutable_field``
+  (``type`` or ``collection`` changed by PUT). Error texts name fields, never submitted values.
+- Validation: the shared per-type rules (``reconciler.scope_rules``, the same the manifest schema
+  is generated from): required config keys, value types, non-empty values, no unknown keys; a
+  non-OAuth type needs its credential fields and takes no others; unknown top-level fields are
+  refused. The server fills ``schema: "public"`` for postgresql.
+- OAuth types (google_drive, notion) take no credentials: they are created ``pending``; ``GET
+  /v1/connectors/oauth/{type}/authorize?connectorId=ID`` answers ``{"data": {"authUrl"}}`` with a
+  ``state`` in the URL, and ``POST /v1/connectors/oauth/{type}/callback`` with ``{code, state}``
+  makes the connector ``active``.
+- List: ``GET /v1/connectors?limit=`` (default 20, max 100). How it pages is the ``paging`` knob:
+  ``cursor`` (default: ``{"data", "pagination": {"nextCursor", "hasMore"}}``, opaque ``cursor``),
+  ``link`` (a ``Link: <...>; rel="next"`` header), ``offset`` (``?offset=``, nothing in the
+  answer), ``none`` (the first page only: a truncated list). Items lack ``config`` (as in the
+  excerpt) and carry ``updatedAt``, which changes only when the connector itself does.
 - Detail (GET/POST/PUT answers) adds ``config``. Credentials are write-only: never returned, and
   stored only as a keyed fingerprint (key held in the process) so tests can see a rotation.
-- Config is validated per type: required fields present, types right, unknown fields rejected.
-  OAuth types (google_drive, notion) document no config fields and take credentials optionally;
-  every other type needs a non-empty ``credentials`` object. The server fills ``schema: "public"``
-  for postgresql.
 - POST create is not idempotent: names are not unique, so a repeated POST makes a second connector.
-- PUT replaces what it is given: ``config`` is replaced whole (and validated on its own),
-  ``credentials`` replaced when present and kept when absent, ``name`` renamed; ``type`` and
-  ``collection`` may be repeated but not changed.
+- PUT: ``name`` renames, ``credentials`` replace when present and are kept when absent, ``type``
+  and ``collection`` may be repeated but not changed. ``config`` follows the ``update_mode`` knob:
+  ``replace`` (default) stores the given config as the whole config (so the seed's own example,
+  only ``prefix``, is accepted and what it leaves out is gone), ``merge`` applies it as a JSON
+  merge patch (``null`` removes a key) and validates the result.
 - Sync: ``POST /v1/connectors/{id}/sync`` → 202 with the queued job; jobs advance with wall time
-  (base.JobClock). Connector ``status`` is ``syncing`` while a job runs, ``error`` after a failed
-  one, else ``active``; ``lastSync`` is the end of the latest finished job.
+  (base.JobClock). Connector ``status`` is ``pending`` before the OAuth callback, ``syncing`` while
+  a job runs, ``error`` after a failed one, else ``active``; ``lastSync`` is the end of the latest
+  finished job. The ``sync_status_word`` knob makes finished jobs report another word.
 """
 from __future__ import annotations
 
