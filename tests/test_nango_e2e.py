@@ -34,6 +34,8 @@ def manifest(url: str, connectors: dict[str, dict]) -> str:
         if c.get("syncs"):
             out += ["    syncs:", *(f"      {s}:\n        every: {e}" for s, e in c["syncs"].items())]
         out += ["    credentials:", "      type: OAUTH2", "      access_token: ${TOKEN}"]
+        if c.get("sync_on_apply"):
+            out.append("    sync_on_apply: true")
     return "\n".join(out) + "\n"
 
 
@@ -58,8 +60,9 @@ class Project:
 
     def connections(self) -> dict[str, dict]:
         with self.api() as c:
-            return {f"{x['provider_config_key']}/{x['connection_id']}": x
-                    for x in c.get("/connections", params={"limit": 2000}).json()["connections"]}
+            while (r := c.get("/connections", params={"limit": 2000})).status_code == 429:
+                time.sleep(0.2)  # the test shares the account's rate-limit window with the tool
+            return {f"{x['provider_config_key']}/{x['connection_id']}": x for x in r.json()["connections"]}
 
     def requests(self, method_path: str) -> int:
         return httpx.get(self.emu.url + "/_emulator/stats").json()["requests"].get(method_path, 0)
@@ -223,3 +226,19 @@ def test_reconcile_emulate_serves_the_rate_limit_and_the_sync_delay(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_sync_on_apply_waits_for_new_syncs_and_skips_a_connection_without_any(emulator, tmp_path):
+    """A create's sync_on_apply triggers the syncs Nango makes after the create (not a trigger of
+    nothing); on an integration without syncs the apply still succeeds, saying no sync started."""
+    emu = nango(emulator, sync_creation_delay=0.4)
+    p = Project(tmp_path, emu)
+    p.write({"repo": {"sync_on_apply": True}, "meetings": {"source": "zoom-prod", "sync_on_apply": True}})
+    result = p.run("apply", str(p.path), "--yes")
+    assert "2 added" in result.stdout and "no sync started: Nango lists no syncs" in result.stderr
+    assert p.requests("POST /sync/trigger") == 1
+    with p.api() as c:
+        syncs = c.get("/sync/status", params={"provider_config_key": "github-prod", "syncs": "*",
+                                              "connection_id": "repo"}).json()["syncs"]
+    # both triggered: running, or (sync_duration 0.3 s) finished; a never-run sync has no finishedAt
+    assert len(syncs) == 2 and all(s["status"] == "RUNNING" or s.get("finishedAt") for s in syncs), syncs

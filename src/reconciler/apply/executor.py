@@ -29,6 +29,7 @@ from ..errors import OutcomeUnknown, ProviderError, ReconcileError, StateWriteEr
 from ..model import Connector, LiveConnector
 from ..plan.model import Action, ActionKind, Plan
 from ..providers import Provider
+from ..providers.base import NothingToSync
 from ..state import StateBackend
 from ..state.model import StateEntry
 
@@ -357,7 +358,11 @@ class Executor:
         started = live.extra.get("sync_started")
         if started:
             return str(started) if started is not True else None
-        return provider.trigger_sync(live).id
+        try:
+            return provider.trigger_sync(live).id
+        except NothingToSync as exc:  # the connector is made; there is just nothing to run
+            self.progress(f"{provider.config.name}.{connector.name}: no sync started: {exc}")
+            return None
 
     def _refresh(self, action: Action) -> bool:
         """A no-op may still need the state brought up to date (adoption, a new version, a

@@ -17,6 +17,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
+from ..errors import ReconcileError
 from ..http import CallCounter, HttpClient
 from ..model import Connector, LiveConnector, ProviderConfig
 
@@ -66,9 +67,10 @@ class SyncJob:
         return self.status not in ("queued", "running")
 
 
-class NothingToSync(Exception):
+class NothingToSync(ReconcileError):
     """``trigger_sync``: the connector has nothing a sync could run (e.g. a Nango connection whose
-    integration deploys no syncs); the message says why. Not a failure: there is nothing to wait for."""
+    integration deploys no syncs); the message says why. Not a failure: there is nothing to wait
+    for, so callers skip it (a ReconcileError only so that an unprepared caller still prints it)."""
 
 
 def sync_status(word: Any, finished_at: Any, known: Mapping[str, str]) -> str:

@@ -497,8 +497,12 @@ class NangoProvider(Provider):
         with self._defaults_lock:
             carried = dict(self._foreign_tags.get(connector.name, {}))  # a replace keeps others' tags
         body = self._upsert(connector, {**carried, OWNER_TAG: OWNER_VALUE}, kind="create")
+        # wait for what comes next to exist: the overrides to set, or every sync a sync_on_apply triggers
+        awaited = set(syncs) | (set(self._integration_syncs(connector.source) or {}) if connector.sync_on_apply
+                                else set())
+        if awaited:
+            self._await_syncs(connector, awaited)
         if syncs:
-            self._await_syncs(connector, syncs)
             # only overrides: a sync at its default frequency needs no call
             for name, want in sorted(syncs.items()):
                 self._set_frequency(connector, name, want["every"])
