@@ -120,18 +120,28 @@ def providers_md() -> str:
            "thing the planner consults). A change to a field in *replace on* plans delete + create",
            "(`-/+`); a change to an *updatable* field plans an in-place update (`~`).", "",
            "| type | updatable in place | forces replace | schedule forms | syncs | ownership marker "
-           "| list is complete | default URL |",
-           "|---|---|---|---|---|---|---|---|"]
+           "| list is complete | replace creates first | default URL |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for t in TYPES:
         c = provider_class(t).capabilities
         sync = "trigger, watch" + (", cancel" if c.can_cancel_sync else "") if c.can_sync else "no"
         out.append(f"| `{t}` | {fields(c.updatable)} | {fields(c.replace_on)} | {fields(c.schedule_forms)} | "
                    f"{sync} | {'yes' if c.ownership_marker else 'no (state only)'} | "
-                   f"{'yes' if c.list_is_complete else 'no (GET when version moved)'} | {c.default_url} |")
+                   f"{'yes' if c.list_is_complete else 'no (GET when version moved)'} | "
+                   f"{'yes' if c.create_before_destroy else 'no (deletes first)'} | {c.default_url} |")
     out += ["", "- *ownership marker*: the platform stores that the reconciler manages the connector, so a",
             "  connector the state lost is recognised; without it ownership lives in the state alone.",
             "- *list is complete*: otherwise a plan reads a connector's detail only when its modification",
             "  marker moved since the state saw it.",
+            "- *replace creates first*: the replacement can live beside the original (no unique name or key",
+            "  clash), so a replace creates the new connector before it deletes the old one and a failed",
+            "  create loses nothing. A connector's `lifecycle.create_before_destroy: false` deletes first",
+            "  (e.g. to avoid two connectors syncing the same source for a moment).",
+            "- Targets: a plan checks that every target a create or replace needs exists (one listing",
+            "  call per provider at most: Airweave `GET /collections`, Nango `GET /integrations`; Airstore",
+            "  and Aimable answer 404 on the connectors list itself). The Connectors API documents no",
+            "  collection listing: an unknown collection shows as the create's 404 (nothing is lost, the",
+            "  replace created first).",
             "- Emulators: `reconcile emulate TYPE` serves each platform's API locally (see `docs/cli.md`)."]
     from .scope_rules import docs_lines  # per-type rules shared by the schema and the emulators
 
