@@ -8,6 +8,7 @@ airweave-ai/airweave, backend/airweave/platform/configs/config.py, GitHub ``bran
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -291,7 +292,8 @@ def test_a_declared_manual_schedule_owns_the_schedule(project):
         (item,) = c.get("/source-connections", params={"collection": COLLECTION}).json()
         c.patch(f"/source-connections/{item['id']}", json={"schedule": {"cron": "0 3 * * *"}}).raise_for_status()
     r = project.plan()
-    assert r.code == 2 and '- schedule = {"cron": "0 3 * * *"} -> (platform default)' in r.stdout, r.output
+    # a whole schedule in words (issue 15), as the reset of any other field
+    assert r.code == 2 and re.search(r'- schedule += at 03:00 -> manual\n', r.stdout), r.output
     project.apply()
     assert project.plan().code == 0
 
@@ -401,7 +403,7 @@ def test_nango_syncs_are_owned_one_by_one(emulator, tmp_path):
     assert frequencies()["pull-requests"] == ui_value
     write({})
     r = cli("plan", str(path), "--detailed-exitcode")
-    assert r.code == 2 and '- syncs.issues' in r.stdout and "(platform default)" in r.stdout, r.output
+    assert r.code == 2 and '- syncs.issues' in r.stdout and "-> platform default" in r.stdout, r.output
     assert cli("apply", str(path), "--yes").code == 0
     assert cli("plan", str(path), "--detailed-exitcode").code == 0
     with httpx.Client(base_url=emu.url, headers={"Authorization": f"Bearer {key}"}) as c:

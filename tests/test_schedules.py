@@ -122,5 +122,6 @@ def test_plan_says_nango_sync_frequency_changes_in_words(emulator, tmp_path: Pat
     (issues,) = [x for x in result.stdout.splitlines() if "syncs.issues" in x]
     assert "(every 2 hours -> every 30 minutes)" in issues
     (pulls,) = [x for x in result.stdout.splitlines() if "syncs.pull-requests" in x]
-    assert "(every 12 hours -> platform default)" in pulls
+    assert "syncs.pull-requests = every 12 hours -> platform default" in pulls  # in words, no raw {"every": ...}
+    assert "{" not in pulls
     assert TOKEN not in result.output and KEY not in result.output

@@ -45,8 +45,12 @@ def _change_lines(action: Action) -> list[tuple[str, str, str]]:
             for path, v in _flatten(ch.path, ch.after):
                 rows.append(("+", path, _value(SENSITIVE if ch.sensitive else v)))
             continue
+        in_words = bool(ch.note) and ch.top in ("schedule", "syncs") and (
+            isinstance(ch.before, dict) or isinstance(ch.after, dict))
         if ch.sensitive:
             text = f"{SENSITIVE} -> {SENSITIVE}" if ch.before is not None else SENSITIVE
+        elif in_words:  # a whole schedule object: its words, never a raw {"every": 3600}
+            text = str(ch.note)
         elif ch.before is None:
             text = _value(ch.after)
         elif ch.reset:
@@ -56,7 +60,7 @@ def _change_lines(action: Action) -> list[tuple[str, str, str]]:
         else:
             text = f"{_value(ch.before)} -> {_value(ch.after)}"
         note = []
-        if ch.note:
+        if ch.note and not in_words:
             note.append(f"({ch.note})")
         if ch.forces_replace:
             note.append("# forces replacement")
