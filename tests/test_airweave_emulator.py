@@ -1,5 +1,10 @@
 """The Airweave emulator over real HTTP: shapes checked against the platform's OpenAPI spec,
-FastAPI-style errors, auth, pagination caps, jobs, persistence and secret hygiene."""
+errors, auth, pagination caps, jobs, persistence and secret hygiene.
+
+The real server's behaviour where it departs from the spec (backend commit 32cfea0c: request
+validation as ``{"errors": [...]}``, 403 for a wrong key, timestamps without ``Z``, 400 for a second
+run, 200 ``[]`` for an unknown collection, ...) is in ``tests/conformance/test_airweave.py``; the
+assertions here that encoded the older, spec-only emulator were updated to it."""
 from __future__ import annotations
 
 import json
@@ -30,7 +35,9 @@ def check(spec, instance, schema_name: str, *, array: bool = False) -> None:
     """Validate against components/schemas/<name>, resolving $ref inside the spec document."""
     ref = {"$ref": f"#/components/schemas/{schema_name}"}
     schema = {**({"type": "array", "items": ref} if array else ref), "components": spec["components"]}
-    jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker()).validate(instance)
+    formats = jsonschema.FormatChecker()
+    formats.checkers.pop("date-time", None)  # the real server's timestamps carry no zone (no "Z")
+    jsonschema.Draft202012Validator(schema, format_checker=formats).validate(instance)
 
 
 @pytest.fixture
@@ -59,7 +66,8 @@ def test_create_get_list_jobs_match_spec(aw, spec):
     assert created["schedule"]["cron"] == "0 */6 * * *" and created["schedule"]["next_run"].endswith(":00Z")
     detail = c.get(f"/source-connections/{created['id']}").json()
     check(spec, detail, "SourceConnection")
-    assert detail["config"] == {"repo_name": "company/docs", "branch": "main"} and detail["description"] == "Docs"
+    assert detail["config"] == {"repo_name": "company/docs", "branch": "main", "sync_pull_requests": False}
+    assert detail["description"] == "Docs"
     items = c.get("/source-connections", params={"collection": COLLECTION}).json()
     check(spec, items, "SourceConnectionListItem", array=True)
     assert [i["name"] for i in items] == ["docs-github"]
@@ -81,48 +89,48 @@ def test_v1_prefix_and_bearer_auth(aw):
     assert r.status_code == 200 and r.json()["readable_id"] == COLLECTION
 
 
-@pytest.mark.parametrize("headers", [{}, {"x-api-key": "wrong"}, {"Authorization": "Bearer wrong"}])
-def test_missing_or_wrong_key_is_401(aw, headers):
+@pytest.mark.parametrize("headers, status", [({}, 401), ({"x-api-key": "wrong"}, 403),
+                                             ({"Authorization": "Bearer wrong"}, 403)])
+def test_missing_key_is_401_wrong_key_403(aw, headers, status):
     emu, _ = aw
     r = httpx.get(f"{emu.url}/source-connections", headers=headers)
-    assert r.status_code == 401 and isinstance(r.json()["detail"], str)
+    assert r.status_code == status and isinstance(r.json()["detail"], str)
 
 
-def test_validation_errors_are_fastapi_shaped(aw, spec):
+def test_validation_errors_name_field_and_message(aw):
     _, c = aw
     r = c.post("/source-connections", json={"name": "ab", "short_name": "github"})
     assert r.status_code == 422
-    check(spec, r.json(), "ValidationErrorResponse")
-    problems = {(tuple(e["loc"]), e["type"]) for e in r.json()["detail"]}
-    assert problems == {(("body", "readable_collection_id"), "missing"), (("body", "name"), "string_too_short")}
-    too_long = c.post("/source-connections", json=create_body(description="x" * 256)).json()["detail"]
-    assert too_long == [{"loc": ["body", "description"], "msg": "String should have at most 255 characters",
-                         "type": "string_too_long"}]
+    problems = {k: v for e in r.json()["errors"] for k, v in e.items()}
+    assert problems == {"body.readable_collection_id": "Field required",
+                        "body.name": "String should have at least 4 characters"}
+    too_long = c.post("/source-connections", json=create_body(description="x" * 256)).json()["errors"]
+    assert too_long == [{"body.description": "String should have at most 255 characters"}]
     bad_cron = c.post("/source-connections", json=create_body(schedule={"cron": "every day"}))
-    assert bad_cron.status_code == 422 and bad_cron.json()["detail"][0]["loc"] == ["body", "schedule", "cron"]
+    assert bad_cron.status_code == 422 and bad_cron.json()["detail"].startswith("Invalid CRON expression")
     missing_cred = c.post("/source-connections", json=create_body(authentication={"credentials": {}}))
-    assert missing_cred.json()["detail"][0]["loc"] == ["body", "authentication", "credentials", "personal_access_token"]
+    assert list(missing_cred.json()["errors"][0]) == ["body.authentication.credentials.personal_access_token"]
     mixed = c.post("/source-connections", json=create_body(authentication={"credentials": {"personal_access_token": "x"},
                                                                            "access_token": "y"}))
-    assert mixed.status_code == 422 and mixed.json()["detail"][0]["type"] == "extra_forbidden"
+    assert mixed.status_code == 422 and mixed.json()["errors"][0] == {"body.authentication.access_token":
+                                                                       "Extra inputs are not permitted"}
     not_a_map = c.post("/source-connections", json=create_body(authentication={"credentials": "token"}))
-    assert not_a_map.json()["detail"] == [{"loc": ["body", "authentication", "credentials"],
-                                           "msg": "Input should be a valid dictionary", "type": "dict_type"}]
+    assert not_a_map.json()["errors"] == [{"body.authentication.credentials": "Input should be a valid dictionary"}]
     assert c.post("/source-connections", content=b"{nope", headers={"content-type": "application/json"}).json()[
-        "detail"][0]["type"] == "json_invalid"
+        "errors"][0] == {"body.1": "JSON decode error"}
 
 
 def test_list_limit_cap_and_paging(aw):
     _, c = aw
     r = c.get("/source-connections", params={"limit": 1001})
-    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "limit"]
+    assert r.status_code == 422 and list(r.json()["errors"][0]) == ["query.limit"]
     assert c.get("/source-connections", params={"skip": -1}).status_code == 422
     for i in range(5):
         assert c.post("/source-connections", json=create_body(f"conn-{i:02d}", sync_immediately=False)).status_code == 200
     pages = [c.get("/source-connections", params={"collection": COLLECTION, "skip": s, "limit": 2}).json()
              for s in (0, 2, 4)]
     assert [len(p) for p in pages] == [2, 2, 1]
-    assert [i["name"] for p in pages for i in p] == [f"conn-{i:02d}" for i in range(5)]
+    assert [i["name"] for p in pages for i in p] == [f"conn-{i:02d}" for i in reversed(range(5))]  # newest first
 
 
 def test_not_found_answers(aw, spec):
@@ -131,7 +139,7 @@ def test_not_found_answers(aw, spec):
     assert missing.status_code == 404
     check(spec, missing.json(), "NotFoundErrorResponse")
     assert c.get("/source-connections/not-a-uuid").status_code == 422
-    assert c.get("/source-connections", params={"collection": "no-such-collection"}).status_code == 404
+    assert c.get("/source-connections", params={"collection": "no-such-collection"}).json() == []
     assert c.post("/source-connections", json=create_body(readable_collection_id="nope-1")).status_code == 404
     unknown_source = c.post("/source-connections", json=create_body(short_name="myspace"))
     assert unknown_source.status_code == 404 and "myspace" in unknown_source.json()["detail"]
@@ -148,9 +156,9 @@ def test_patch_bumps_modified_at_and_delete_returns_object(aw, spec):
     body = patched.json()
     check(spec, body, "SourceConnection")
     assert body["modified_at"] > created["modified_at"]
-    assert (body["description"], body["config"], body["schedule"]["cron"]) == ("new", {"repo_name": "x/y"}, "0 3 * * *")
+    assert (body["description"], body["config"]["repo_name"], body["schedule"]["cron"]) == ("new", "x/y", "0 3 * * *")
     cleared = c.patch(f"/source-connections/{created['id']}", json={"schedule": {"cron": None}}).json()
-    assert cleared["schedule"] is None
+    assert (cleared["schedule"]["cron"], cleared["schedule"]["next_run"]) == (None, None)
     assert c.patch(f"/source-connections/{created['id']}", json={"short_name": "slack"}).status_code == 422
     deleted = c.delete(f"/source-connections/{created['id']}")
     assert deleted.status_code == 200 and deleted.json()["id"] == created["id"]
@@ -180,14 +188,15 @@ def test_jobs_advance_fail_and_cancel(emulator, spec):
     conn = c.post("/source-connections", json=create_body(sync_immediately=False)).json()
     job = c.post(f"/source-connections/{conn['id']}/run").json()
     check(spec, job, "SourceConnectionJob")
-    assert c.post(f"/source-connections/{conn['id']}/run").status_code == 409
+    assert c.post(f"/source-connections/{conn['id']}/run").status_code == 400  # real server: 400, not 409
     time.sleep(0.35)
     done = c.get(f"/source-connections/{conn['id']}/jobs").json()[0]
     check(spec, done, "SourceConnectionJob")
     assert done["status"] == "failed" and done["error"] and done["entities_inserted"] > 0
     assert c.get(f"/source-connections/{conn['id']}").json()["status"] == "error"
-    assert c.post(f"/source-connections/{conn['id']}/jobs/{job['id']}/cancel").status_code == 409
+    assert c.post(f"/source-connections/{conn['id']}/jobs/{job['id']}/cancel").status_code == 400
     second = c.post(f"/source-connections/{conn['id']}/run").json()
+    time.sleep(0.05)  # past pending: a running job is acknowledged as cancelling
     cancelled = c.post(f"/source-connections/{conn['id']}/jobs/{second['id']}/cancel")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelling"
     assert c.get(f"/source-connections/{conn['id']}/jobs").json()[0]["status"] == "cancelled"
@@ -232,7 +241,7 @@ def test_collections_create_validate_and_cascade_delete(aw, spec):
     _, c = aw
     bad = c.post("/collections", json={"name": "Bad", "readable_id": "Not_Valid"})
     assert bad.status_code == 422
-    assert {e["type"] for e in bad.json()["detail"]} == {"string_too_short", "string_pattern_mismatch"}
+    assert set(bad.json()["errors"][0]) | set(bad.json()["errors"][1]) == {"body.name", "body.readable_id"}
     made = c.post("/collections", json={"name": "Support tickets"})
     assert made.status_code == 200
     check(spec, made.json(), "Collection")

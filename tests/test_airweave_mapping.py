@@ -61,12 +61,39 @@ def test_schedule_projection_matches_schedule_as_dict():
 
 
 def test_schedule_body_forms():
-    assert schedule_body(Schedule(manual=True)) == {"cron": None, "continuous": False}
-    assert schedule_body(None) == {"cron": None, "continuous": False}
-    assert schedule_body(Schedule(cron="0 3 * * *")) == {"cron": "0 3 * * *", "continuous": False}
-    assert schedule_body(Schedule(continuous=True, cursor_field="ts")) == {"continuous": True, "cursor_field": "ts"}
-    with pytest.raises(ProviderError, match="interval"):
+    # {"cron": null} exactly: without a schedule the real server picks one (backend 32cfea0c), and
+    # continuous is refused instead of sent (the server ignores it)
+    assert schedule_body(Schedule(manual=True)) == {"cron": None}
+    assert schedule_body(None) == {"cron": None}
+    assert schedule_body(Schedule(cron="0  3 * * *")) == {"cron": "0 3 * * *"}
+    with pytest.raises(ProviderError, match="continuous"):
+        schedule_body(Schedule(continuous=True, cursor_field="ts"))
+    with pytest.raises(ProviderError, match="every"):
         schedule_body(Schedule(every=3600))
+
+
+def test_scope_is_normalised_as_the_class_stores_it_and_defaults_are_known(provider):
+    from reconciler.providers.airweave import AirweaveProvider
+
+    declared = conn(scope={"repo_name": " a/b ", "branch": ""})
+    assert provider.desired_fields(declared)["scope"] == {"repo_name": "a/b", "branch": ""}
+    gmail = conn(source="gmail", scope={"after_date": "2024-01-31", "included_labels": "inbox, sent"})
+    assert provider.desired_fields(gmail)["scope"] == {"after_date": "2024/01/31", "included_labels": ["inbox", "sent"]}
+    assert provider.scope_defaults("github") == {"branch": "", "sync_pull_requests": False}
+    assert provider.scope_defaults("box") == {"folder_id": "0"} and provider.scope_defaults("slack") == {}
+    assert isinstance(provider, AirweaveProvider)
+
+
+def test_error_message_shapes(provider):
+    import httpx
+
+    def msg(status, body):
+        return provider.error_message(httpx.Response(status, json=body))
+
+    assert msg(422, {"errors": [{"body.name": "String should have at least 4 characters"}], "message": "x"}) == \
+        "name: String should have at least 4 characters"
+    assert msg(401, {"detail": "Not authenticated"}) == msg(403, {"detail": "Invalid API key"})
+    assert "API key rejected" in msg(403, {"detail": "Invalid API key"})
 
 
 def test_authentication_variants():
@@ -102,3 +129,22 @@ def test_error_message_flattens_validation_details(provider):
                                                  "query.limit: Input should be less than or equal to 1000")
     assert provider.error_message(httpx.Response(404, json={"detail": "Collection 'x' not found"})) == \
         "Collection 'x' not found"
+
+
+def test_manifest_schema_scope_rules_are_the_config_table():
+    """The schema's per-source Airweave scope keys are generated from ``airweave_configs`` (the real
+    classes, airweave-ai/airweave backend/airweave/platform/configs/config.py@dd85f495 + server
+    32cfea0c): regenerate with ``python -m reconciler.providers.airweave_configs --write-schema``."""
+    from reconciler.manifest.schema import manifest_schema
+    from reconciler.providers import airweave_configs as configs
+
+    schema = manifest_schema()
+    assert configs.apply_to_schema(schema) == schema
+    node = schema["$defs"]["connector_airweave"]
+    rules = {i["if"]["properties"]["source"]["const"]: i["then"] for i in node["allOf"]
+             if "const" in ((i.get("if") or {}).get("properties") or {}).get("source", {})}
+    assert sorted(rules) == sorted(configs.SOURCES) == node["properties"]["source"]["enum"]
+    github = rules["github"]["properties"]["scope"]
+    assert set(github["properties"]) == {"repo_name", "branch", "sync_pull_requests"}
+    assert github["additionalProperties"] is False and github["required"] == ["repo_name"]
+    assert "minLength" not in github["properties"]["branch"]  # branch: "" is the class default

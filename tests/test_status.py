@@ -47,7 +47,7 @@ connectors:
     source: slack
     target: docs-ab123
     schedule:
-      continuous: true
+      manual: true
     credentials:
       type: oauth_browser
 """
@@ -73,7 +73,8 @@ def test_status_table_and_json_on_airweave(emulator, tmp_path: Path):
     rows = {line.split()[0]: line for line in lines}
     assert "PENDING_AUTH" in rows["team-slack"] and "never" in rows["team-slack"]
     assert f"team-slack waits for authorization: open {auth_urls[0]}" in notes
-    assert "not created" in rows["later"] and "continuous" in rows["later"]
+    # (was `continuous: true`, which airweave now refuses at validate: the real server ignores it)
+    assert "not created" in rows["later"] and "manual" in rows["later"]
     assert "(at 03:00)" in rows["docs-github"]
     assert rows["docs-github"].split()[1:3] == ["aw", "(airweave)"]
     assert rows["docs-github"].split()[3] in ("ACTIVE", "SYNCING")  # the apply's sync may still run

@@ -171,7 +171,8 @@ class Engine:
             if live is None or live.complete:
                 continue
             e = m.entry
-            if e is not None and e.id == live.id and e.version and e.version == live.version and e.fields is not None:
+            if e is not None and e.id == live.id and e.version and e.version == live.version and e.fields is not None \
+                    and not provider.needs_detail(m.connector, e.fields):
                 live.fields, live.complete = dict(e.fields), True  # the adapter's fresh object: ours to fill
             else:
                 to_read.append(m)

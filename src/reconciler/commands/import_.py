@@ -22,7 +22,7 @@ from .. import console, importer
 from ..errors import ManifestError, ReconcileError
 from ..manifest import load
 from ..manifest.schema import SCHEMA_FILE
-from ..model import LiveConnector, Manifest
+from ..model import Connector, LiveConnector, Manifest
 from ..plan import planner
 from ..providers import Provider
 from ..state import holder_description
@@ -85,7 +85,11 @@ def command(path: str, provider_name: str, target: str | None, out_dir: str | No
         stack.enter_context(engine.backend.lock(timeout=lock_timeout, holder=holder_description()))
         state = engine.backend.load()
         provider = engine.providers[provider_name]
-        found = _unmanaged(engine.manifest, provider, state.for_provider(provider_name), target, engine.keys[provider_name])
+        if target and provider.missing_targets([target]):
+            raise ReconcileError(f"--target {target!r} does not exist on provider {provider_name!r}; "
+                                 "name an existing target (collection, workspace, ...) or leave --target out")
+        found, collisions = _unmanaged(engine.manifest, provider, state.for_provider(provider_name), target,
+                                       engine.keys[provider_name])
         skipped = [l for l in found if l.owned]  # another reconciler's state owns it
         lives = [provider.read(l) if not l.complete else l for l in found if not l.owned]
         for live in [l for l in lives if provider.import_blocker(l)]:
@@ -98,6 +102,12 @@ def command(path: str, provider_name: str, target: str | None, out_dir: str | No
             console.out(f"Nothing to import: every connector on {provider_name} is managed already.")
             return
         names = importer.choose_names(lives, set(manifest.connectors) | set(state.entries))
+        for live, declared in collisions:
+            if live.id not in names:
+                continue
+            console.err(f"{live.name} (id {live.id}, target {live.target}) has the name of declared connector "
+                        f"{declared.name!r} (target {declared.target}), but it is another connector: imported as "
+                        f"{names[live.id]!r}; rename one of them on the platform to tell them apart")
         cfg = manifest.providers[provider_name]
         items = [importer.build(provider_name, l, names[l.id], provider.credential_template(l),
                                 provider.scope_defaults(l.source)) for l in lives]
@@ -119,16 +129,23 @@ def command(path: str, provider_name: str, target: str | None, out_dir: str | No
 
 
 def _unmanaged(manifest: Manifest, provider: Provider, entries: list[StateEntry], target: str | None,
-               key: bytes) -> list[LiveConnector]:
-    """What a plan would call unmanaged on this provider: the same pairing, so the two always agree."""
+               key: bytes) -> tuple[list[LiveConnector], list[tuple[LiveConnector, Connector]]]:
+    """What nothing manages, and which of those share their identity with a declared connector.
+
+    Inside the targets a plan lists, the plan's own pairing decides (so the two always agree);
+    what lives elsewhere (``import`` without ``--target`` lists the whole account where it can) is
+    unmanaged by definition and must not be paired by name with a connector declared elsewhere."""
     desired = [c for c in manifest.connectors.values() if c.provider == provider.config.name]
-    targets = [target] if target else sorted({c.target for c in desired if c.target} |
-                                            {e.target for e in entries if e.target})
+    plan_targets = {c.target for c in desired if c.target} | {e.target for e in entries if e.target}
     provider.recall(entries)
-    live = list(provider.list(targets))
-    pairing = planner.pair(desired=desired, live=live, entries=entries, identity=provider.identity,
+    listed = list(provider.list([target])) if target else list(provider.list_everything(sorted(plan_targets)))
+    visible = [l for l in listed if l.target is None or l.target in plan_targets]
+    pairing = planner.pair(desired=desired, live=visible, entries=entries, identity=provider.identity,
                            desired_fields=provider.desired_fields, fingerprint_key=key)
-    return [l for l in pairing.unmanaged if target is None or l.target in (None, target)]
+    outside = [l for l in listed if not (l.target is None or l.target in plan_targets)]
+    found = [l for l in pairing.unmanaged + outside if target is None or l.target in (None, target)]
+    declared = {provider.identity(c): c for c in desired if provider.identity(c)}
+    return found, [(l, declared[l.key]) for l in found if l.key in declared]
 
 
 def _free_file(directory: Path, provider: str) -> Path:

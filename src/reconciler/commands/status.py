@@ -154,6 +154,7 @@ def _json(row: Row, now: datetime) -> dict[str, Any]:
         "next_run": row.next_run(now),
         "schedule": schedule_words(row.connector),
         "error": row.error,
+        "note": row.status.note if row.status else None,
     }
 
 
@@ -181,13 +182,16 @@ def command(path: str, fmt: str, sandbox: bool, state_path: str | None, parallel
     table = []
     for r in rows:
         provider = r.connector.provider if r.connector.provider == r.type else f"{r.connector.provider} ({r.type})"
-        table.append([r.connector.name, provider, r.shown_status, _last_sync_text(r.last_sync) if r.live else "",
+        table.append([r.connector.name, provider, r.shown_status,
+                      ("no sync" if r.status and r.status.note else _last_sync_text(r.last_sync)) if r.live else "",
                       _next_run_text(r, now) if r.live else schedule_words(r.connector)])
     print_table(["CONNECTOR", "PROVIDER", "STATUS", "LAST SYNC", "NEXT RUN"], table)
     notes = []
     for r in rows:
         if r.auth_url:
             notes.append(f"{r.connector.name} waits for authorization: open {r.auth_url}")
+        if r.status and r.status.note:
+            notes.append(f"{r.connector.name}: {r.status.note}")
         if r.error:
             notes.append(f"{r.connector.name}: status unavailable: {r.error}")
     missing = [r.connector.name for r in rows if r.live is None]

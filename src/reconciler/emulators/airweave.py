@@ -2,8 +2,26 @@
 
 Paths are served at the root (the spec's server is ``https://api.airweave.ai``) and again under
 ``/v1`` (the docs show that prefix in some deployments). Auth is the ``x-api-key`` header, or
-``Authorization: Bearer`` as the docs' curl examples use. Errors follow FastAPI: 422 carries
-``detail: [{loc, msg, type}]`` with pydantic's messages, every other error ``detail: "<text>"``.
+``Authorization: Bearer`` as the docs' curl examples use: none is 401, a wrong one 403.
+
+What the real backend (commit 32cfea0c, run on loopback; ``shared/providers.md`` "Real-server
+facts") does, and this emulator with it:
+- request validation answers 422 ``{"errors": [{"body.name": "msg"}], ...}``; other errors
+  ``{"detail": "<text>"}`` ("SourceConnection not found", "Collection not found").
+- ``config`` goes through the source's config class (``providers/airweave_configs.py``, read from
+  the real classes) and is stored and returned as ``model_dump()``; unknown keys are dropped; a
+  refusal is 422 ``{"detail": "Invalid config fields: ..."}``. A PATCH ``config`` replaces it.
+- a create without ``schedule`` gets ``*/5 * * * *`` (sources with continuous syncs) or daily at
+  the creation minute; ``{"cron": null}`` at create means no sync at all (``/run``, ``/jobs``
+  404); ``continuous`` is ignored; a removed schedule reads ``{cron: null, next_run: null}``;
+  cron text is not normalised (two spaces: 422 "Invalid CRON expression").
+- ``modified_at`` (no ``Z``) moves on name, description and config only.
+- PATCH of ``config`` with ``schedule: {cron: null}`` is a 500 (MissingGreenlet), every time.
+- lists are newest first; an unknown ``collection`` lists ``[]``; none lists the organisation.
+- ``/run`` with a job pending or running is 400; cancelling a pending job is ``cancelled`` at
+  once, cancelling it again 400.
+- a GitHub create checks the repository and branch (``EmulatorConfig.github_repos``): unknown is
+  400 "Not found (404): Not Found".
 
 Credentials are validated and then forgotten: the store keeps only which fields were given and
 when, so neither a response nor ``/_emulator/state`` can ever carry a secret.
@@ -25,7 +43,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .base import EmulatorConfig, JobClock, Store, new_id, now_iso
+from ..providers import airweave_configs as configs
+from .base import EmulatorConfig, JobClock, Store, new_id
 
 PAGE_LIMIT_MAX = 1000
 PAGE_LIMIT_DEFAULT = 100
@@ -39,25 +58,55 @@ class SourceInfo:
     name: str
     auth_methods: tuple[str, ...]
     auth_fields: tuple[str, ...] = ()  # required fields of direct credentials
-    supports_continuous: bool = True
+    supports_continuous: bool = False
 
 
 _OAUTH = ("oauth_browser", "oauth_token", "oauth_byoc", "auth_provider")
+_DIRECT = ("direct", "auth_provider")
+# every source of the config table (``airweave_configs.SOURCES``); the auth methods and which ones
+# sync continuously are this emulator's stand-in (the real list comes from the server's registry)
 SOURCES: dict[str, SourceInfo] = {
-    "github": SourceInfo("GitHub", ("direct", "auth_provider"), ("personal_access_token",)),
-    "gitlab": SourceInfo("GitLab", ("direct", "auth_provider"), ("personal_access_token",)),
-    "stripe": SourceInfo("Stripe", ("direct", "auth_provider"), ("api_key",), supports_continuous=False),
-    "postgresql": SourceInfo("PostgreSQL", ("direct",), ("host", "port", "database", "user", "password")),
-    "slack": SourceInfo("Slack", _OAUTH),
-    "notion": SourceInfo("Notion", _OAUTH),
-    "google_drive": SourceInfo("Google Drive", _OAUTH),
-    "gmail": SourceInfo("Gmail", _OAUTH),
-    "confluence": SourceInfo("Confluence", _OAUTH),
-    "jira": SourceInfo("Jira", _OAUTH),
-    "linear": SourceInfo("Linear", _OAUTH),
-    "asana": SourceInfo("Asana", _OAUTH, supports_continuous=False),
-    "hubspot": SourceInfo("HubSpot", _OAUTH, supports_continuous=False),
+    "airtable": SourceInfo("Airtable", _OAUTH),
+    "asana": SourceInfo("Asana", _OAUTH),
+    "attio": SourceInfo("Attio", _DIRECT, ("api_key",)),
+    "bitbucket": SourceInfo("Bitbucket", _DIRECT, ("username", "app_password"), supports_continuous=True),
+    "box": SourceInfo("Box", _OAUTH),
+    "clickup": SourceInfo("ClickUp", _OAUTH),
+    "coda": SourceInfo("Coda", _DIRECT, ("api_key",)),
+    "confluence": SourceInfo("Confluence", _OAUTH, supports_continuous=True),
+    "dropbox": SourceInfo("Dropbox", _OAUTH),
+    "github": SourceInfo("GitHub", _DIRECT, ("personal_access_token",), supports_continuous=True),
+    "gitlab": SourceInfo("GitLab", _DIRECT, ("personal_access_token",), supports_continuous=True),
+    "gmail": SourceInfo("Gmail", _OAUTH, supports_continuous=True),
+    "google_calendar": SourceInfo("Google Calendar", _OAUTH),
+    "google_docs": SourceInfo("Google Docs", _OAUTH),
+    "google_drive": SourceInfo("Google Drive", _OAUTH, supports_continuous=True),
+    "google_slides": SourceInfo("Google Slides", _OAUTH),
+    "hubspot": SourceInfo("HubSpot", _OAUTH),
+    "intercom": SourceInfo("Intercom", _OAUTH),
+    "jira": SourceInfo("Jira", _OAUTH, supports_continuous=True),
+    "linear": SourceInfo("Linear", _OAUTH, supports_continuous=True),
+    "monday": SourceInfo("Monday", _OAUTH),
+    "notion": SourceInfo("Notion", _OAUTH, supports_continuous=True),
+    "onedrive": SourceInfo("OneDrive", _OAUTH),
+    "outlook_calendar": SourceInfo("Outlook Calendar", _OAUTH),
+    "outlook_mail": SourceInfo("Outlook Mail", _OAUTH),
+    "postgresql": SourceInfo("PostgreSQL", ("direct",), ("host", "port", "database", "user", "password"),
+                             supports_continuous=True),
+    "salesforce": SourceInfo("Salesforce", _OAUTH),
+    "sharepoint": SourceInfo("SharePoint", _OAUTH),
+    "shopify": SourceInfo("Shopify", _DIRECT, ("access_token",)),
+    "slack": SourceInfo("Slack", _OAUTH, supports_continuous=True),
+    "stripe": SourceInfo("Stripe", _DIRECT, ("api_key",)),
+    "teams": SourceInfo("Microsoft Teams", _OAUTH),
+    "todoist": SourceInfo("Todoist", _OAUTH),
+    "trello": SourceInfo("Trello", _OAUTH),
+    "zendesk": SourceInfo("Zendesk", _OAUTH),
 }
+assert set(SOURCES) == set(configs.SOURCES), "the emulator's catalogue is the config table's"
+CONTINUOUS_CRON = "*/5 * * * *"  # what the server picks when a create names no schedule
+CRON_TEXT = re.compile(r"^\S+ \S+ \S+ \S+ \S+$")  # single spaces: the server does not normalise
+NO_SYNC = "No sync found for this source connection"
 
 # authentication variants, told apart by their marker field as the platform auto-detects them
 AUTH_FIELDS: dict[str, frozenset[str]] = {
@@ -135,6 +184,17 @@ class Validator:
     def check(self) -> None:
         if self.errors:
             raise ApiError(422, self.errors)
+
+
+def now_iso() -> str:
+    """The server's timestamps: naive UTC, no ``Z``."""
+    return datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def _request_errors(details: list[dict[str, Any]]) -> dict[str, Any]:
+    """The server's 422 for request validation: one ``{"loc.path": "msg"}`` per problem."""
+    return {"errors": [{".".join(str(p) for p in d["loc"]): d["msg"]} for d in details],
+            "message": "Request validation failed"}
 
 
 def _query_int(request: Request, name: str, default: int, minimum: int, maximum: int | None) -> int:
@@ -223,7 +283,7 @@ class Airweave:
     def collection(self, readable_id: str) -> dict[str, Any]:
         record = self.store.data["collections"].get(readable_id)
         if record is None:
-            raise ApiError(404, f"Collection '{readable_id}' not found")
+            raise ApiError(404, "Collection not found")
         return record
 
     def create_collection(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -244,27 +304,45 @@ class Airweave:
     def connection(self, conn_id: str) -> dict[str, Any]:
         record = self.store.data["connections"].get(conn_id)
         if record is None:
-            raise ApiError(404, f"Source connection '{conn_id}' not found")
+            raise ApiError(404, "SourceConnection not found")
         return record
 
-    def _schedule(self, v: Validator, body: dict[str, Any], source: SourceInfo | None) -> dict[str, Any] | None:
-        schedule = v.mapping(body, "schedule", ["body"])
+    def _schedule(self, v: Validator, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The schedule a body asks for: None (not given), or ``{"cron": str | None}`` where an
+        ignored ``continuous`` counts as no cron."""
+        if "schedule" not in body:
+            return None
+        schedule = body["schedule"]
         if schedule is None:
+            return {"cron": None}
+        if not isinstance(schedule, dict):
+            v.fail(["body", "schedule"], "Input should be a valid dictionary", "dict_type")
             return None
         loc = ["body", "schedule"]
         cron = v.string(schedule, "cron", loc)
-        continuous = v.boolean(schedule, "continuous", loc) or False
-        cursor_field = v.string(schedule, "cursor_field", loc)
-        if cron is not None and (len(cron.split()) != 5 or not croniter.is_valid(cron)):
-            v.fail(loc + ["cron"], f"Value error, Invalid cron expression: {cron!r}", "value_error")
-        if cursor_field is not None and not continuous:
-            v.fail(loc + ["cursor_field"], "Value error, cursor_field requires continuous: true", "value_error")
-        if continuous and source is not None and not source.supports_continuous:
-            v.fail(loc + ["continuous"], f"Value error, Source '{source.name}' does not support continuous sync",
-                   "value_error")
-        if cron is None and not continuous:
-            return None  # an empty schedule means "no automatic syncs"
-        return {"cron": cron, "continuous": continuous, "cursor_field": cursor_field}
+        v.boolean(schedule, "continuous", loc)
+        v.string(schedule, "cursor_field", loc)
+        if cron is not None and not (CRON_TEXT.match(cron) and croniter.is_valid(cron)):
+            v.check()
+            raise ApiError(422, f"Invalid CRON expression: {cron!r}")
+        return {"cron": cron}  # continuous is ignored: it reads back as no schedule
+
+    def _config(self, short_name: str, config: Any) -> dict[str, Any]:
+        try:
+            return configs.model_dump(short_name, config)
+        except configs.ConfigInvalid as exc:
+            raise ApiError(422, f"Invalid config fields: {exc}") from None
+
+    def _check_github(self, config: dict[str, Any]) -> None:
+        """The create's look-up of the repository (and branch) on GitHub."""
+        repo, branch = config.get("repo_name") or "", config.get("branch") or ""
+        known = self.config.github_repos
+        if known is None:
+            found = "not-found" not in repo.lower() and branch != "not-found"
+        else:
+            found = repo in known and (not branch or not known[repo] or branch in known[repo])
+        if not found:
+            raise ApiError(400, "Not found (404): Not Found")
 
     def _authentication(self, v: Validator, body: dict[str, Any], source: SourceInfo | None) -> dict[str, Any] | None:
         """Validate an authentication object; return what may be stored (never a secret value)."""
@@ -331,19 +409,30 @@ class Airweave:
         if source is None:
             raise ApiError(404, f"Source '{short_name}' not found")
         self.collection(collection_id)
-        schedule = self._schedule(v, body, source)
+        schedule = self._schedule(v, body)
         auth = self._authentication(v, body, source)
         if auth is None:
             if "oauth_browser" not in source.auth_methods:
-                v.fail(["body", "authentication"], f"Value error, Source '{source.name}' requires authentication "
-                                                   "(direct credentials or an auth provider)", "value_error")
+                raise ApiError(400, f"Source '{short_name}' does not support this authentication method "
+                                    f"(browser OAuth); supported: {', '.join(source.auth_methods)}")
             auth = {"method": "oauth_browser", "credential_fields": []}
         browser = auth["method"] in ("oauth_browser", "oauth_byoc")
         if browser and sync_immediately:
             v.fail(["body", "sync_immediately"], "Value error, sync_immediately cannot be true for OAuth browser "
                                                  "flows; the first sync starts after authentication", "value_error")
         v.check()
+        stored_config = self._config(short_name, config or {})
+        if short_name == "github":
+            self._check_github(stored_config)
         now = now_iso()
+        if schedule is None:  # the server picks one
+            if source.supports_continuous:
+                schedule = {"cron": CONTINUOUS_CRON}
+            else:
+                moment = datetime.now(timezone.utc)
+                schedule = {"cron": f"{moment.minute} {moment.hour} * * *"}
+        # a connection created with cron null gets no sync object: nothing can run it
+        has_sync = schedule["cron"] is not None
         conn_id = new_id()
         details = {"method": auth["method"], "authenticated": not browser, "authenticated_at": None if browser else now,
                    "expires_at": auth.get("expires_at"), "auth_url": None, "auth_url_expires": None,
@@ -355,46 +444,55 @@ class Airweave:
             details["auth_url"] = f"{base_url}source-connections/authorize/{code}"
             details["auth_url_expires"] = (datetime.now(timezone.utc) + timedelta(minutes=30)).isoformat().replace("+00:00", "Z")
         record = {"id": conn_id, "name": name or f"{source.name} Connection", "description": description,
-                  "short_name": short_name, "readable_collection_id": collection_id, "config": config or {},
-                  "schedule": schedule, "auth": details, "created_at": now, "modified_at": now,
-                  "sync_id": None if browser else new_id(), "federated_search": False}
+                  "short_name": short_name, "readable_collection_id": collection_id, "config": stored_config,
+                  "schedule": schedule if has_sync else None, "auth": details, "created_at": now, "modified_at": now,
+                  "sync_id": new_id() if has_sync and not browser else None, "has_sync": has_sync,
+                  "federated_search": False}
         self.store.data["connections"][conn_id] = record
         self.store.data["jobs"][conn_id] = []
-        if not browser and (sync_immediately is None or sync_immediately):
+        if record["sync_id"] and (sync_immediately is None or sync_immediately):
             self._start_job(record)
         return record
 
     def update_connection(self, record: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         v = Validator()
         source = SOURCES.get(record["short_name"])
-        for key in body:
-            if key not in ("name", "description", "config", "schedule", "authentication"):
-                v.fail(["body", key], "Extra inputs are not permitted", "extra_forbidden")
+        known = {k: body[k] for k in ("name", "description", "config", "schedule", "authentication") if k in body}
+        if not known:  # unknown keys are dropped, and then nothing is left
+            raise ApiError(422, [_err(["body"], "Value error, At least one field must be provided", "value_error")])
         name = v.string(body, "name", ["body"], min_len=4, max_len=42)
         description = v.string(body, "description", ["body"], max_len=255)
         config = v.mapping(body, "config", ["body"])
-        schedule = self._schedule(v, body, source)
+        schedule = self._schedule(v, body)
         auth = self._authentication(v, body, source)
         if auth is not None and auth["method"] not in ("direct", "oauth_token"):
             v.fail(["body", "authentication"], "Value error, only direct credentials or OAuth tokens can be updated",
                    "value_error")
         v.check()
-        # "omitted fields retain their current values"; an explicit null clears where it can
+        stored_config = self._config(record["short_name"], config or {}) if "config" in body else None
+        if stored_config is not None and schedule is not None and schedule["cron"] is None:
+            # the real server's bug: the config write and the schedule removal in one session
+            raise ApiError(500, "Internal Server Error")
+        # "omitted fields retain their current values"; the whole config is replaced
         if name is not None:
             record["name"] = name
         if "description" in body:
             record["description"] = description
-        if "config" in body:
-            record["config"] = config or {}
-        if "schedule" in body:
+        if stored_config is not None:
+            record["config"] = stored_config
+        if schedule is not None:
             record["schedule"] = schedule
+            if schedule["cron"] is not None and record["sync_id"] is None and record["auth"]["authenticated"]:
+                record["sync_id"], record["has_sync"] = new_id(), True
         if auth is not None:
             now = now_iso()
             record["auth"].update({"method": auth["method"], "authenticated": True, "authenticated_at": now,
                                    "expires_at": auth.get("expires_at"), "auth_url": None, "auth_url_expires": None,
                                    "credential_fields": auth["credential_fields"]})
-            record["sync_id"] = record["sync_id"] or new_id()
-        record["modified_at"] = now_iso()
+            if record.get("has_sync", True):
+                record["sync_id"] = record["sync_id"] or new_id()
+        if {"name", "description", "config"} & set(body):  # a schedule change does not move it
+            record["modified_at"] = now_iso()
         return record
 
     def delete_connection(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -413,8 +511,9 @@ class Airweave:
         now = now_iso()
         record["auth"].update({"authenticated": True, "authenticated_at": now, "auth_url": None,
                                "auth_url_expires": None})
-        record["sync_id"] = record["sync_id"] or new_id()
-        self._start_job(record)  # the first sync starts once a person completes the flow
+        if record.get("has_sync", True):
+            record["sync_id"] = record["sync_id"] or new_id()
+            self._start_job(record)  # the first sync starts once a person completes the flow
         return record
 
     # -- jobs -----------------------------------------------------------------------------
@@ -432,22 +531,29 @@ class Airweave:
     def run(self, record: dict[str, Any]) -> dict[str, Any]:
         if not record["auth"]["authenticated"]:
             raise ApiError(400, "Source connection is not authenticated; complete authentication first")
+        self.sync_of(record)
         if self._active_job(record) is not None:
-            raise ApiError(409, "A sync job is already running for this source connection")
+            raise ApiError(400, "Cannot start new sync: a sync job is already pending")
         return self._start_job(record)
+
+    def sync_of(self, record: dict[str, Any]) -> str:
+        if record["sync_id"] is None:
+            raise ApiError(404, NO_SYNC)
+        return record["sync_id"]
 
     def job(self, record: dict[str, Any], job_id: str) -> dict[str, Any]:
         for job in self.store.data["jobs"].get(record["id"], []):
             if job["id"] == job_id:
                 return job
-        raise ApiError(404, f"Sync job '{job_id}' not found")
+        raise ApiError(404, "Sync job not found")
 
     def cancel(self, record: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
         status = self.clock.view(job)["status"]
         if not self.clock.cancel(job):
-            raise ApiError(409, f"Cannot cancel a job in status '{JOB_STATUS[status]}'")
+            raise ApiError(400, f"Cannot cancel job in {JOB_STATUS[status]} state")
         view = self.job_view(record["id"], job)
-        view["status"] = "cancelling"  # the worker acknowledges asynchronously
+        # a pending job is cancelled at once; a running one is acknowledged by its worker later
+        view["status"] = "cancelled" if status == "queued" else "cancelling"
         return view
 
     def job_view(self, conn_id: str, job: dict[str, Any]) -> dict[str, Any]:
@@ -496,18 +602,21 @@ class Airweave:
             "readable_collection_id": record["readable_collection_id"], "status": self._status(record, jobs),
             "created_at": record["created_at"], "modified_at": record["modified_at"], "auth": auth,
             "config": record["config"],
-            "schedule": None if schedule is None else {**schedule, "next_run": _next_run(schedule["cron"]),
+            "schedule": None if schedule is None else {"cron": schedule["cron"], "next_run": _next_run(schedule["cron"]),
+                                                       "continuous": False, "cursor_field": None,
                                                        "cursor_value": None},
-            "sync": None if record["sync_id"] is None else {
+            "sync": None if not jobs else {
                 "total_runs": len(jobs), "successful_runs": len(completed),
                 "failed_runs": sum(1 for j in jobs if j["status"] == "failed"),
                 "last_job": None if last is None else {k: last[k] for k in (
                     "id", "status", "started_at", "completed_at", "duration_seconds", "entities_inserted",
                     "entities_updated", "entities_deleted", "entities_failed", "error")}},
             "sync_id": record["sync_id"],
-            "entities": {"total_entities": total, "by_type": {} if not completed else {
+            "entities": None if not jobs else {"total_entities": total, "by_type": {} if not completed else {
                 f"{record['short_name']}_entity": {"count": total, "last_updated": completed[0]["completed_at"]}}},
             "federated_search": record["federated_search"],
+            "error_category": "sync_failed" if last is not None and last["status"] == "failed" else None,
+            "claim_token": None,
         }
 
     def list_item(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -530,13 +639,17 @@ def create_app(config: EmulatorConfig) -> Starlette:
     def endpoint(handler: Handler, *, public: bool = False) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             try:
-                if not public and not _authorized(request, config.api_key):
-                    raise ApiError(401, "Invalid or missing API key. Provide it in the x-api-key header.")
+                if not public:
+                    _authorize_request(request, config.api_key)
                 with platform.store.lock:
                     result = await handler(request, platform)
                     if request.method != "GET" or public:
                         platform.store.save()
             except ApiError as exc:
+                if exc.status == 422 and isinstance(exc.detail, list):
+                    return JSONResponse(_request_errors(exc.detail), status_code=422)
+                if exc.status == 500:
+                    return Response("Internal Server Error", status_code=500, media_type="text/plain")
                 return JSONResponse({"detail": exc.detail}, status_code=exc.status)
             return result if isinstance(result, Response) else JSONResponse(result)
 
@@ -565,12 +678,16 @@ def create_app(config: EmulatorConfig) -> Starlette:
     return app
 
 
-def _authorized(request: Request, api_key: str) -> bool:
+def _authorize_request(request: Request, api_key: str) -> None:
+    """No key: 401; a key that is not the organisation's: 403 (as the real server answers)."""
     given = request.headers.get("x-api-key")
     if given is None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         given = token if scheme.lower() == "bearer" else None
-    return given is not None and secrets.compare_digest(given.encode(), api_key.encode())
+    if given is None:
+        raise ApiError(401, "Not authenticated: provide an API key in the x-api-key header")
+    if not secrets.compare_digest(given.encode(), api_key.encode()):
+        raise ApiError(403, "Invalid API key")
 
 
 # -- handlers: HTTP in, platform call, JSON out ---------------------------------------------------
@@ -579,7 +696,12 @@ def _source_view(short_name: str, info: SourceInfo) -> dict[str, Any]:
             "auth_methods": list(info.auth_methods), "supports_continuous": info.supports_continuous,
             "auth_fields": {"fields": [{"name": f, "title": f.replace("_", " ").title(), "type": "string",
                                         "required": True, "is_secret": True} for f in info.auth_fields]},
-            "config_fields": {"fields": []}}
+            "config_fields": {"fields": [
+                {"name": f.name, "title": f.name.replace("_", " ").title(), "type": _FIELD_TYPE[f.type],
+                 "required": f.required} for f in configs.SOURCES[short_name].fields]}}
+
+
+_FIELD_TYPE = {"str": "string", "bool": "boolean", "int": "number", "list": "array"}
 
 
 async def _list_sources(request: Request, p: Airweave) -> Any:
@@ -631,9 +753,8 @@ async def _connections(request: Request, p: Airweave) -> Any:
     collection = request.query_params.get("collection")
     skip = _query_int(request, "skip", 0, 0, None)
     limit = _query_int(request, "limit", PAGE_LIMIT_DEFAULT, 1, p.page_max)
-    if collection is not None:
-        p.collection(collection)
-    items = [c for c in p.store.data["connections"].values()
+    # an unknown collection lists as [] (no 404); no collection: the whole organisation; newest first
+    items = [c for c in reversed(p.store.data["connections"].values())
              if collection is None or c["readable_collection_id"] == collection]
     return [p.list_item(c) for c in items[skip:skip + limit]]
 
@@ -663,6 +784,7 @@ async def _run(request: Request, p: Airweave) -> Any:
 
 async def _jobs(request: Request, p: Airweave) -> Any:
     record = p.connection(_path_uuid(request, "source_connection_id"))
+    p.sync_of(record)
     limit = _query_int(request, "limit", PAGE_LIMIT_DEFAULT, 1, PAGE_LIMIT_MAX)
     jobs = list(reversed(p.store.data["jobs"].get(record["id"], [])))  # newest first
     return [p.job_view(record["id"], j) for j in jobs[:limit]]

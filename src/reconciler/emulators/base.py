@@ -75,6 +75,10 @@ class EmulatorConfig:
     # test-only: while this event is clear, requests wait before being handled (a test holds a client
     # mid-run at a known point instead of hoping a latency is long enough)
     gate: threading.Event | None = None
+    # airweave: the GitHub repositories (-> their branches; empty: any branch) its create check
+    # finds; None: every well-formed one except those named like ``owner/not-found`` (and a branch
+    # named ``not-found``)
+    github_repos: dict[str, list[str]] | None = None
 
 
 def now_iso() -> str:

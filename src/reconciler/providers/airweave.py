@@ -1,30 +1,53 @@
 """Airweave adapter: source connections inside collections.
 
-Mapping (the API is ``specs/airweave-openapi.json``; ``emulators/airweave.py`` serves it):
+Mapping (the API is ``specs/airweave-openapi.json``; ``emulators/airweave.py`` serves it, with the
+real server's behaviour at backend commit 32cfea0c, ``shared/providers.md`` "Real-server facts"):
 - identity = ``name`` (the connector's name; Airweave allows 4-42 characters).
 - ``source`` = ``short_name``, ``target`` = ``readable_collection_id``: neither can be PATCHed,
   so a change to either is a replace.
-- ``scope`` = ``config`` (absent when empty), ``description`` as is (absent when null).
-- ``schedule``: ``{cron}`` -> ``{"cron": c}``; ``{continuous, cursor_field}`` ->
-  ``{"continuous": True, "cursor_field"?}``; no schedule -> absent, which is also what a desired
-  ``manual: true`` projects to. Airweave has no interval form.
+- ``scope`` = ``config``. The server validates it through the source's config class and returns
+  ``model_dump()`` (every field, defaults included; unknown keys dropped). The live projection
+  keeps every field; what the manifests do not declare is the platform's (field ownership), and
+  :meth:`scope_defaults` (``airweave_configs.py``, read from the real classes) tells which values
+  are defaults, so a removed key whose live value is its default plans nothing and ``import``
+  leaves defaults out. The manifest schema allows exactly the class's keys. A PATCH of ``config`` replaces
+  the whole config, so every config write sends the whole desired config plus the live values of
+  keys the manifest does not own (``LiveConnector.unowned``) and of ``ignore_changes`` paths.
+- ``description`` as is (absent when null).
+- ``schedule``: ``{cron}`` -> ``{"cron": c}`` (spacing normalised: the server 422s on two
+  spaces). A create without a schedule gets one picked by the server (every five minutes, or
+  daily), so no ``schedule`` and ``manual: true`` are both sent as ``{"cron": null}``. **What
+  ``manual`` means on Airweave:** no automatic syncs, and, because the server creates no sync
+  object for a connection created with ``cron: null``, no syncs on demand either: ``sync``,
+  ``status`` and ``sync_on_apply`` say the connector has no sync. Give it a (rare) cron to be
+  able to sync it from the API. A schedule removed later reads ``{cron: null, next_run: null}``
+  and projects as no schedule (that connection keeps its sync). ``continuous`` is refused at
+  validate: the server ignores it (``schedule: null``), so it could never converge.
 - ``credentials`` -> ``authentication``; the reserved key ``type`` picks the variant: ``direct``
   (default; ``{"credentials": {...}}``), ``oauth_token`` (access/refresh token, expiry),
   ``oauth_browser`` (no secrets; the connection waits in ``pending_auth`` for a person to open its
   ``auth_url``), ``auth_provider`` (``provider_readable_id`` + the rest as ``provider_config``).
 - The list lacks config and schedule, so it is incomplete; ``modified_at`` is the version that
-  tells the engine whether a detail GET is needed.
+  tells the engine whether a detail GET is needed. It moves only on name, description or config,
+  not on a schedule change: connectors that declare a schedule (``manual`` included) or last
+  applied one are read every plan (:meth:`needs_detail`). A plan costs one list call per
+  collection (per 1000 connectors) plus one GET per connector that declares or had a schedule or
+  whose ``modified_at`` moved.
+- Server bugs worked around: ``config`` and ``schedule: {cron: null}`` in one PATCH is a 500
+  (MissingGreenlet) every time, so they go as two PATCHes, config first (each idempotent: a retry
+  or a rerun after a crash between them repeats or finishes the work).
 - Create has no idempotency key: a lost create surfaces as OutcomeUnknown and :meth:`lookup`
   finds it by name in its collection.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator
+from typing import Any, Generator, Iterable, Iterator
 
 import httpx
 
-from ..errors import ProviderError
+from ..errors import NoSync, NotFound, ProviderError
 from ..model import Connector, LiveConnector, Schedule
+from . import airweave_configs as configs
 from .base import Capabilities, ConnectorStatus, Provider, SyncJob
 
 # the platform's SyncJobStatus -> SyncJob.status; "cancelling" is not finished yet
@@ -32,6 +55,10 @@ JOB_STATUS = {"created": "queued", "pending": "queued", "running": "running", "c
               "completed": "completed", "failed": "failed", "cancelled": "cancelled"}
 PROGRESS_KEYS = ("entities_inserted", "entities_updated", "entities_deleted", "entities_failed")
 AUTH_TYPES = ("direct", "oauth_token", "oauth_browser", "auth_provider")
+NO_SYNC = ("has no sync on Airweave: it was created without a schedule, and Airweave creates no sync "
+           "for such a connection; give it a schedule (a rare cron works) to sync it")
+NO_SYNC_NOTE = NO_SYNC.removeprefix("has no sync on Airweave: ")
+API_KEY_REJECTED = "API key rejected: check the provider's api_key (the x-api-key header)"
 
 
 def _cron(text: str) -> str:
@@ -53,14 +80,15 @@ def schedule_projection(schedule: dict[str, Any] | None) -> dict[str, Any] | Non
 
 
 def schedule_body(schedule: Schedule | None) -> dict[str, Any]:
-    """The ScheduleConfig to send; ``{"cron": None}`` is how the API says "no automatic syncs"."""
+    """The ScheduleConfig to send. ``{"cron": None}`` is the only way to say "no automatic syncs":
+    without a schedule the server picks one."""
     if schedule is None or schedule.form == "manual":
-        return {"cron": None, "continuous": False}
+        return {"cron": None}
     if schedule.form == "cron":
-        return {"cron": _cron(schedule.cron or ""), "continuous": False}
-    if schedule.form == "continuous":
-        return {"continuous": True, "cursor_field": schedule.cursor_field}
-    raise ProviderError(f"airweave has no interval schedules (every: {schedule.every}s); use cron or continuous")
+        return {"cron": _cron(schedule.cron or "")}
+    # the manifest schema refuses both for airweave; a programmatic caller gets the same answer
+    raise ProviderError(f"airweave takes cron or manual schedules, not {schedule.form} (the server ignores "
+                        "continuous and has no interval form); write a cron, e.g. cron: \"*/5 * * * *\"")
 
 
 def auth_type(connector: Connector) -> str:
@@ -103,7 +131,7 @@ class AirweaveProvider(Provider):
     capabilities = Capabilities(
         updatable=frozenset({"name", "description", "scope", "schedule", "credentials"}),
         replace_on=frozenset({"source", "target"}),
-        schedule_forms=frozenset({"cron", "continuous", "manual"}),
+        schedule_forms=frozenset({"cron", "manual"}),
         list_is_complete=False,
         ownership_marker=False,
         can_sync=True,
@@ -118,12 +146,23 @@ class AirweaveProvider(Provider):
         return {"x-api-key": key.reveal()} if key else {}
 
     def error_message(self, response: httpx.Response) -> str:
+        if response.status_code in (401, 403):  # missing key 401, wrong key 403: the same fix
+            return API_KEY_REJECTED
         try:
             body = response.json()
         except ValueError:
             return response.text[:300] or response.reason_phrase
+        if isinstance(body, dict) and isinstance(body.get("errors"), list):
+            # the server's request validation: {"errors": [{"body.name": "msg"}, ...]}
+            parts = []
+            for item in body["errors"]:
+                if isinstance(item, dict):
+                    parts += [f"{str(k).removeprefix('body.')}: {v}" for k, v in item.items()]
+                else:
+                    parts.append(str(item))
+            return "; ".join(parts)[:600]
         detail = body.get("detail") if isinstance(body, dict) else body
-        if isinstance(detail, list):  # FastAPI validation: [{loc, msg, type}]
+        if isinstance(detail, list):  # FastAPI's default shape: [{loc, msg, type}]
             parts = []
             for item in detail:
                 if isinstance(item, dict):
@@ -140,20 +179,31 @@ class AirweaveProvider(Provider):
     def identity(self, connector: Connector) -> str:
         return connector.name
 
+    def scope_defaults(self, source: str) -> dict[str, Any]:
+        return configs.defaults(source)
+
+    def _scope(self, source: str, config: dict[str, Any] | None) -> dict[str, Any]:
+        # the live config is model_dump(): every field, defaults included (the platform's own
+        # unless the manifests declare them); declared values are compared as the class stores them
+        return configs.normalise(source, dict(config or {}))
+
     def desired_fields(self, connector: Connector) -> dict[str, Any]:
         fields: dict[str, Any] = {"source": connector.source, "target": connector.target}
         if connector.description is not None:
             fields["description"] = connector.description
-        if connector.scope:
-            fields["scope"] = dict(connector.scope)
+        scope = self._scope(connector.source, connector.scope)
+        if scope:
+            fields["scope"] = scope
         if connector.schedule is not None:
-            schedule = connector.schedule.as_dict()
-            if "cron" in schedule:
-                schedule["cron"] = _cron(schedule["cron"])
             # manual is "no schedule" live; declared, it is owned (None: declared, not set), so a
             # cron set in the UI plans back to manual instead of being the platform's
-            fields["schedule"] = None if "manual" in schedule else schedule
+            cron = connector.schedule.cron if connector.schedule.form == "cron" else None
+            fields["schedule"] = {"cron": _cron(cron)} if cron is not None else None
         return fields
+
+    def needs_detail(self, connector: Connector | None, last_fields: dict[str, Any] | None) -> bool:
+        # modified_at does not move on a schedule change: whoever owns a schedule must look at it
+        return (connector is not None and connector.schedule is not None) or "schedule" in (last_fields or {})
 
     def _from_item(self, item: dict[str, Any]) -> LiveConnector:
         """A list item: identity, source, target and version, not config or schedule."""
@@ -169,8 +219,9 @@ class AirweaveProvider(Provider):
         fields: dict[str, Any] = {"source": body["short_name"], "target": body["readable_collection_id"]}
         if body.get("description") is not None:
             fields["description"] = body["description"]
-        if body.get("config"):
-            fields["scope"] = dict(body["config"])
+        scope = self._scope(body["short_name"], body.get("config"))
+        if scope:
+            fields["scope"] = scope
         schedule = schedule_projection(body.get("schedule"))
         if schedule is not None:
             fields["schedule"] = schedule
@@ -187,20 +238,28 @@ class AirweaveProvider(Provider):
         )
 
     # -- reads ------------------------------------------------------------------------------
+    def _pages(self, params: dict[str, Any]) -> Generator[LiveConnector, None, bool]:
+        """Yield every page's items; return False when the listing 404ed (no such collection)."""
+        skip = 0
+        while True:
+            page = self.http.json("GET", "source-connections", kind="list", ok_404=True,
+                                  params={**params, "skip": skip, "limit": self.page_size})
+            if page is None:
+                return False
+            for item in page:
+                yield self._from_item(item)
+            if len(page) < self.page_size:
+                return True
+            skip += len(page)
+
     def list(self, targets: Iterable[str]) -> Iterator[LiveConnector]:
         for target in dict.fromkeys(t for t in targets if t):
-            skip = 0
-            while True:
-                page = self.http.json("GET", "source-connections", kind="list", ok_404=True,
-                                      params={"collection": target, "skip": skip, "limit": self.page_size})
-                if page is None:  # the collection does not exist: nothing lives there
-                    self.absent_targets.add(target)
-                    break
-                for item in page:
-                    yield self._from_item(item)
-                if len(page) < self.page_size:
-                    break
-                skip += len(page)
+            if not (yield from self._pages({"collection": target})):
+                self.absent_targets.add(target)  # older servers 404 an unknown collection
+
+    def list_everything(self, targets: Iterable[str]) -> Iterator[LiveConnector]:
+        # without ``collection`` the server lists every connection of the organisation
+        yield from self._pages({})
 
     def read(self, live: LiveConnector) -> LiveConnector:
         return self._from_detail(self.http.json("GET", f"source-connections/{live.id}", kind="get"))
@@ -227,24 +286,58 @@ class AirweaveProvider(Provider):
         return {str(f["name"]): None for f in fields if isinstance(f, dict) and f.get("name")}
 
     # -- writes -----------------------------------------------------------------------------
+    def _config(self, connector: Connector, live: LiveConnector | None) -> dict[str, Any]:
+        """The whole config to write: a PATCH replaces it, so what the manifest does not own (and
+        what ``ignore_changes`` keeps) travels along with its live value."""
+        config = dict(connector.scope)
+        if live is not None:
+            for path, value in live.unowned.items():
+                if path.startswith("scope."):
+                    config.setdefault(path[len("scope."):], value)
+            live_config = live.fields.get("scope") or {}
+            for path in connector.lifecycle.ignore_changes:
+                key = path[len("scope."):] if path.startswith("scope.") else None
+                if path == "scope":
+                    return dict(live_config)
+                if key and "." not in key:
+                    if key in live_config:
+                        config[key] = live_config[key]
+                    else:
+                        config.pop(key, None)
+        return config
+
+    def _github_not_found(self, connector: Connector, exc: ProviderError) -> ProviderError:
+        repo = connector.scope.get("repo_name")
+        branch = connector.scope.get("branch") or "(the default branch)"
+        return ProviderError(
+            f"connector {connector.name!r}: GitHub does not know repository {repo!r} or branch {branch!r} "
+            f"(or the token cannot see it); check scope.repo_name and scope.branch ({exc})", status=exc.status)
+
     def create(self, connector: Connector, *, idempotency_key: str) -> LiveConnector:
         browser = auth_type(connector) == "oauth_browser"
+        schedule = schedule_body(connector.schedule)
         body: dict[str, Any] = {
             "name": connector.name,
             "short_name": connector.source,
             "readable_collection_id": connector.target,
             "config": dict(connector.scope),
-            # the browser flow cannot sync before a person authorises it; the platform refuses True
-            "sync_immediately": bool(connector.sync_on_apply) and not browser,
+            # always explicit: left out, the server picks a schedule of its own
+            "schedule": schedule,
+            # the browser flow cannot sync before a person authorises it (the platform refuses True),
+            # and a connection created with cron null has no sync to start
+            "sync_immediately": bool(connector.sync_on_apply) and not browser and schedule["cron"] is not None,
         }
         if connector.description is not None:
             body["description"] = connector.description
-        if connector.schedule is not None and connector.schedule.form != "manual":
-            body["schedule"] = schedule_body(connector.schedule)
         auth = authentication_body(connector)
         if auth is not None:
             body["authentication"] = auth
-        created = self.http.json("POST", "source-connections", kind="create", json=body)
+        try:
+            created = self.http.json("POST", "source-connections", kind="create", json=body)
+        except ProviderError as exc:
+            if exc.status == 400 and connector.source == "github" and "Not found (404)" in str(exc):
+                raise self._github_not_found(connector, exc) from None
+            raise
         live = self._from_detail(created)
         last_job = ((created.get("sync") or {}).get("last_job") or {}).get("id")
         if last_job:
@@ -252,42 +345,61 @@ class AirweaveProvider(Provider):
         return live
 
     def update(self, connector: Connector, live: LiveConnector, changed: frozenset[str]) -> LiveConnector:
+        unsupported = changed - self.capabilities.updatable
+        if unsupported:
+            raise ProviderError(f"airweave cannot change {', '.join(sorted(unsupported))} in place")
         body: dict[str, Any] = {}
         if live.name is not None and live.name != connector.name:
             body["name"] = connector.name  # a rename (``moved:``) keeps the object
         if "description" in changed:
             body["description"] = connector.description
         if "scope" in changed:
-            body["config"] = dict(connector.scope)
-        if "schedule" in changed:
-            body["schedule"] = schedule_body(connector.schedule)
+            body["config"] = self._config(connector, live)
         if "credentials" in changed:
             auth = authentication_body(connector)
             if auth is not None and auth_type(connector) in ("direct", "oauth_token"):
                 body["authentication"] = auth
-        unsupported = changed - self.capabilities.updatable
-        if unsupported:
-            raise ProviderError(f"airweave cannot change {', '.join(sorted(unsupported))} in place")
+        schedule = schedule_body(connector.schedule) if "schedule" in changed else None
+        if schedule is not None and (schedule["cron"] is not None or not body):
+            body["schedule"] = schedule
+            schedule = None
         if not body:
             return self.read(live)
         updated = self.http.json("PATCH", f"source-connections/{live.id}", kind="update", json=body)
+        if schedule is not None:
+            # config (or anything) together with schedule {cron: null} is a 500 on the real server:
+            # the second, idempotent PATCH removes the schedule; a crash between the two leaves a
+            # plan that shows only the schedule change
+            updated = self.http.json("PATCH", f"source-connections/{live.id}", kind="update",
+                                     json={"schedule": schedule})
         return self._from_detail(updated)
 
     def delete(self, live: LiveConnector) -> None:
         self.http.request("DELETE", f"source-connections/{live.id}", kind="delete", ok_404=True)
 
     # -- syncs ------------------------------------------------------------------------------
+    def _no_sync(self, live: LiveConnector, exc: ProviderError) -> ProviderError:
+        if exc.status == 404 and "no sync" in str(exc).lower():
+            return NoSync(f"{live.name or live.id} {NO_SYNC}", status=404)
+        return exc
+
     def _jobs(self, live: LiveConnector, limit: int = 100) -> list[dict[str, Any]]:
-        return self.http.json("GET", f"source-connections/{live.id}/jobs", kind="sync_status",
-                              params={"limit": limit}) or []
+        try:
+            return self.http.json("GET", f"source-connections/{live.id}/jobs", kind="sync_status",
+                                  params={"limit": limit}) or []
+        except ProviderError as exc:
+            raise self._no_sync(live, exc) from None
 
     def trigger_sync(self, live: LiveConnector) -> SyncJob:
         try:
             job = self.http.json("POST", f"source-connections/{live.id}/run", kind="sync")
         except ProviderError as exc:
-            if exc.status != 409:
+            if exc.status == 404:
+                raise self._no_sync(live, exc) from None
+            # 400 "already pending" (409 on older servers): a sync is under way, e.g. the one the
+            # create started; that one is ours to watch
+            if exc.status not in (400, 409) or not ("already" in str(exc) or exc.status == 409):
                 raise
-            # a sync is already running (e.g. the one the create started): that one is ours
             running = [j for j in self._jobs(live, limit=10) if not sync_job(j).done]
             if not running:
                 raise
@@ -298,24 +410,28 @@ class AirweaveProvider(Provider):
         for job in self._jobs(live, limit=1000):
             if str(job["id"]) == job_id:
                 return sync_job(job)
-        raise ProviderError(f"airweave: sync job {job_id} of {live.name!r} not found", status=404)
+        raise NotFound(f"airweave: sync job {job_id} of {live.name!r} not found", status=404)
 
     def cancel_sync(self, live: LiveConnector, job_id: str) -> SyncJob:
         try:
             self.http.json("POST", f"source-connections/{live.id}/jobs/{job_id}/cancel", kind="sync")
         except ProviderError as exc:
-            if exc.status != 409:  # 409: it had already finished; report how it ended
+            # 400: already cancelled or finished (409 on older servers); report how it ended
+            if exc.status not in (400, 409):
                 raise
         return self.get_sync(live, job_id)
 
     def status(self, live: LiveConnector) -> ConnectorStatus:
         body = self.http.json("GET", f"source-connections/{live.id}", kind="get")
-        jobs = self._jobs(live, limit=1)
+        auth_url = (body.get("auth") or {}).get("auth_url")
+        if body.get("sync_id") is None and (body.get("auth") or {}).get("authenticated", True):
+            return ConnectorStatus(status=body.get("status"), auth_url=auth_url, note=f"no sync: {NO_SYNC_NOTE}")
+        jobs = [] if body.get("sync_id") is None else self._jobs(live, limit=1)
         return ConnectorStatus(
             status=body.get("status"),
             last_sync=sync_job(jobs[0]) if jobs else None,
             next_run=(body.get("schedule") or {}).get("next_run"),
-            auth_url=(body.get("auth") or {}).get("auth_url"),
+            auth_url=auth_url,
         )
 
     # -- target existence (plan time) ---------------------------------------------------------

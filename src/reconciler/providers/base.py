@@ -96,6 +96,7 @@ class ConnectorStatus:
     last_sync: SyncJob | None = None
     next_run: str | None = None
     auth_url: str | None = None
+    note: str | None = None  # a plain-words fact about its syncing ("has no sync: ...")
 
 
 class Provider(ABC):
@@ -192,6 +193,16 @@ class Provider(ABC):
         at most one listing call per provider: an adapter whose list already answered "no such
         target" (``absent_targets``) reuses that. The default knows of none missing."""
         return set()
+
+    def list_everything(self, targets: Iterable[str]) -> Iterator[LiveConnector]:
+        """Every live connector the account can see, whatever its target (``import`` without
+        ``--target``). Platforms whose list is per target list the ``targets`` they are given."""
+        return self.list(targets)
+
+    def needs_detail(self, connector: Connector | None, last_fields: dict[str, Any] | None) -> bool:
+        """Whether the plan must read this connector's detail even though its version marker has not
+        moved: for fields the platform changes without moving the marker."""
+        return False
 
     def read(self, live: LiveConnector) -> LiveConnector:
         """The complete projection of one live connector (a detail GET). Only called when the
