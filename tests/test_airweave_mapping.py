@@ -75,7 +75,7 @@ def test_schedule_body_forms():
 def test_scope_is_normalised_as_the_class_stores_it_and_defaults_are_known(provider):
     from reconciler.providers.airweave import AirweaveProvider
 
-    declared = conn(scope={"repo_name": " a/b ", "branch": ""})
+    declared = conn(scope={"repo_name": "a/b", "branch": ""})
     assert provider.desired_fields(declared)["scope"] == {"repo_name": "a/b", "branch": ""}
     gmail = conn(source="gmail", scope={"after_date": "2024-01-31", "included_labels": "inbox, sent"})
     assert provider.desired_fields(gmail)["scope"] == {"after_date": "2024/01/31", "included_labels": ["inbox", "sent"]}

@@ -181,3 +181,26 @@ def test_import_lists_the_whole_organisation_and_reports_name_collisions(tmp_pat
     plan = run_cli("plan", str(tmp_path), env={**ENV, "IMPORTED_AW_DOCS_GITHUB_2_PERSONAL_ACCESS_TOKEN": "x",
                                                "IMPORTED_AW_TEAM_GITHUB_PERSONAL_ACCESS_TOKEN": "y"})
     assert "docs-github" in plan.output and "will be created" in plan.output, plan.output
+
+
+def test_out_of_band_value_on_an_undeclared_field_is_the_platforms(tmp_path, emulator):
+    emu = emulator("airweave", targets=[COLLECTION], api_key=KEY)
+    (tmp_path / "main.yaml").write_text(manifest(emu.url, [connector_yaml("docs-github", "github", REQUIRED["github"])]))
+    assert run_cli("apply", str(tmp_path), "--auto-approve", env=ENV).code == 0
+    with httpx.Client(base_url=emu.url, headers={"x-api-key": KEY}) as c:
+        item = c.get("/source-connections").json()[0]
+        # set in Airweave's UI: the whole config travels (a PATCH replaces it)
+        assert c.patch(f"/source-connections/{item['id']}", json={"config": {
+            "repo_name": "company/docs", "branch": "dev", "sync_pull_requests": True}}).status_code == 200
+    plan = run_cli("plan", str(tmp_path), "--detailed-exitcode", env=ENV)
+    assert plan.code == 0, plan.output
+    shown = run_cli("state", "show", str(tmp_path), "docs-github", env=ENV)
+    platform_owned = shown.output.split("platform_owned:", 1)[-1]
+    assert shown.code == 0 and "scope.branch" in platform_owned and "scope.sync_pull_requests" in platform_owned
+    # a change the manifest does own still writes the whole config, keeping the platform's values
+    (tmp_path / "main.yaml").write_text(manifest(emu.url, [connector_yaml(
+        "docs-github", "github", {"repo_name": "company/wiki"})]))
+    assert run_cli("apply", str(tmp_path), "--auto-approve", env=ENV).code == 0
+    with httpx.Client(base_url=emu.url, headers={"x-api-key": KEY}) as c:
+        config = c.get(f"/source-connections/{item['id']}").json()["config"]
+    assert config == {"repo_name": "company/wiki", "branch": "dev", "sync_pull_requests": True}

@@ -272,7 +272,9 @@ def test_faults_converge_without_duplicates(tmp_path, emulator):
                    drop_rate=0.2, retry_after=0.01, seed=7)
     project = Project(tmp_path / "m", emu)
     names = [f"conn-{i:03d}" for i in range(25)]
-    project.write(manifest(names))
+    # no schedules: a scheduled connector's detail is read on every plan (modified_at misses schedule
+    # changes), and 25 extra reads at these fault rates would make "3 applies suffice" a coin toss
+    project.write(manifest({n: {"cron": None} for n in names}))
     for _ in range(3):
         r = project.apply("--parallelism", "6")
         if r.code == 0:

@@ -45,10 +45,10 @@ from typing import Any, Generator, Iterable, Iterator
 
 import httpx
 
-from ..errors import NoSync, NotFound, ProviderError
+from ..errors import NotFound, ProviderError
 from ..model import Connector, LiveConnector, Schedule
 from . import airweave_configs as configs
-from .base import Capabilities, ConnectorStatus, Provider, SyncJob
+from .base import Capabilities, ConnectorStatus, NothingToSync, Provider, SyncJob
 
 # the platform's SyncJobStatus -> SyncJob.status; "cancelling" is not finished yet
 JOB_STATUS = {"created": "queued", "pending": "queued", "running": "running", "cancelling": "running",
@@ -378,24 +378,25 @@ class AirweaveProvider(Provider):
         self.http.request("DELETE", f"source-connections/{live.id}", kind="delete", ok_404=True)
 
     # -- syncs ------------------------------------------------------------------------------
-    def _no_sync(self, live: LiveConnector, exc: ProviderError) -> ProviderError:
-        if exc.status == 404 and "no sync" in str(exc).lower():
-            return NoSync(f"{live.name or live.id} {NO_SYNC}", status=404)
-        return exc
+    @staticmethod
+    def _is_no_sync(exc: ProviderError) -> bool:
+        return exc.status == 404 and "no sync" in str(exc).lower()
 
     def _jobs(self, live: LiveConnector, limit: int = 100) -> list[dict[str, Any]]:
         try:
             return self.http.json("GET", f"source-connections/{live.id}/jobs", kind="sync_status",
                                   params={"limit": limit}) or []
         except ProviderError as exc:
-            raise self._no_sync(live, exc) from None
+            if self._is_no_sync(exc):
+                raise ProviderError(f"{live.name or live.id} {NO_SYNC}", status=404) from None
+            raise
 
     def trigger_sync(self, live: LiveConnector) -> SyncJob:
         try:
             job = self.http.json("POST", f"source-connections/{live.id}/run", kind="sync")
         except ProviderError as exc:
-            if exc.status == 404:
-                raise self._no_sync(live, exc) from None
+            if self._is_no_sync(exc):
+                raise NothingToSync(f"{live.name or live.id} {NO_SYNC}") from None
             # 400 "already pending" (409 on older servers): a sync is under way, e.g. the one the
             # create started; that one is ours to watch
             if exc.status not in (400, 409) or not ("already" in str(exc) or exc.status == 409):
