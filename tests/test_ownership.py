@@ -320,15 +320,12 @@ def test_ownership_follows_a_moved_connector_through_a_saved_plan(project, tmp_p
 
 
 def test_import_through_the_cli_leaves_out_known_defaults(project, monkeypatch):
-    """In-process (the defaults come from a test double: the Airweave adapter's own table is the
-    airweave adapter's business); the imported manifest then plans nothing."""
+    """In-process; the defaults are the Airweave adapter's table of the real config classes
+    (providers/airweave_configs.py: GitHub's branch "" and sync_pull_requests false, both of which
+    the emulator's model_dump() returns); the imported manifest then plans nothing."""
     from click.testing import CliRunner
 
     from reconciler.cli import cli
-    from reconciler.providers.airweave import AirweaveProvider
-
-    monkeypatch.setattr(AirweaveProvider, "scope_defaults",
-                        lambda self, source: {"branch": ""} if source == "github" else {})
     (project.root / "connectors.yaml").write_text("\n".join(_manifest({}).split("\nconnectors:")[0].split("\n"))
                                                   + "\nconnectors: {}\n")
     with project.api() as c:
