@@ -143,6 +143,10 @@ def providers_md() -> str:
             "  collection listing: an unknown collection shows as the create's 404 (nothing is lost, the",
             "  replace created first).",
             "- Emulators: `reconcile emulate TYPE` serves each platform's API locally (see `docs/cli.md`)."]
+    for t in TYPES:
+        notes = provider_class(t).doc_notes()
+        if notes:
+            out += ["", f"## {t}", ""] + notes
     from .scope_rules import docs_lines  # per-type rules shared by the schema and the emulators
 
     out += docs_lines()

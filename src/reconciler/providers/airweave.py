@@ -41,6 +41,7 @@ real server's behaviour at backend commit 32cfea0c, ``shared/providers.md`` "Rea
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Generator, Iterable, Iterator
 
 import httpx
@@ -140,6 +141,40 @@ class AirweaveProvider(Provider):
         default_url="https://api.airweave.ai",
     )
     page_size = 1000  # the API's cap for ``limit``
+
+    @classmethod
+    def doc_notes(cls) -> list[str]:
+        lines = [
+            "- **What a plan costs**: one `GET /source-connections?collection=` per collection (per 1,000",
+            "  connectors), plus one detail `GET` per connector whose `modified_at` moved since the state saw",
+            "  it, and per connector that declares a `schedule` (`cron` or `manual`) or last applied one. The",
+            "  real server does not move `modified_at` on a schedule change (backend 32cfea0c), so a schedule",
+            "  changed in Airweave's UI is only seen by reading it; connectors without `schedule` cost",
+            "  nothing beyond the list. 1,000 scheduled connectors: 1 list + 1,000 GETs; unscheduled: 1 list.",
+            "- **`manual: true` and no `schedule`** are both created with `schedule: {cron: null}` (left out,",
+            "  the server picks every five minutes, or daily). Airweave creates no sync object for such a",
+            "  connection, so it never syncs, not even on demand: `sync`, `status` and `sync_on_apply` say it",
+            "  has no sync. Give it a cron (a rare one works) to sync it through the API. `manual: true` owns",
+            "  the schedule (one set in the UI is drift, the next apply removes it); without `schedule` the",
+            "  schedule is the platform's after the create.",
+            "- `continuous` is refused at validate: the server ignores it (`schedule: null`). Cron spacing is",
+            "  normalised before sending (the server refuses two spaces).",
+            "- **Whole-config writes**: a PATCH of `config` replaces it, so every config write sends the whole",
+            "  declared config plus the live values of the keys the manifests do not own. A config change",
+            "  together with a schedule removal goes as two PATCHes (the server answers 500 to both in one).",
+            "- `401` (no key) and `403` (wrong key) both read \"API key rejected\".",
+            f"- **`scope` keys** are the fields of each source's config class (`{configs.CONFIG_PATH}` in",
+            f"  `airweave-ai/airweave` at {configs.CONFIG_COMMIT[:8]}, plus what server {configs.SERVER_COMMIT} had);",
+            "  any other key is an error at validate (the server would drop it). `*` = required:",
+            "",
+            "| source | scope keys (default) |",
+            "|---|---|",
+        ]
+        for name, source in sorted(configs.SOURCES.items()):
+            keys = ", ".join(f"`{f.name}`*" if f.required else f"`{f.name}` ({json.dumps(f.default)})"
+                             for f in source.fields) or "none"
+            lines.append(f"| `{name}` | {keys} |")
+        return lines
 
     def auth_headers(self) -> dict[str, str]:
         key = self.config.api_key

@@ -104,6 +104,12 @@ class Provider(ABC):
 
     type: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+
+    @classmethod
+    def doc_notes(cls) -> list[str]:
+        """Markdown lines for ``docs/providers.md`` about this platform (what a plan costs, what a
+        schedule form means there, ...). Default: none."""
+        return []
     # an adapter whose platform needs transport-level care (rate-limit pacing) supplies a subclass
     http_class: ClassVar[type[HttpClient]] = HttpClient
 
