@@ -90,3 +90,30 @@ def test_markdown_plan_one_marker_per_line_and_an_adopt_column():
     assert "~       credentials = (sensitive) -> (sensitive)   (credentials rotated)" in md
     assert "| adopt |" in md and "| aw | airweave | 0 | 1 | 1 | 0 | 1 | 0 | 1 |" in md
     assert re.search(r"^!\s+connector \"c\"", md, re.M) and re.search(r"^!\s+1 unmanaged connector", md, re.M)
+
+
+def test_manifest_docs_show_forbidden_keys_and_conditional_requirements():
+    text = (ROOT / "docs" / "manifest.md").read_text()
+    airweave = text.split("## connector_airweave", 1)[1].split("\n## ", 1)[0]
+    assert "| `syncs` | not allowed | **forbidden** | `syncs` is Nango's per-sync schedule" in airweave
+    assert "- When `source` is `\"github\"`: requires `scope`; `scope` requires `repo_name`" in airweave
+    assert "| any |" not in text
+    assert ".reconcileignore" in text
+
+
+def test_reconcileignore_keeps_other_yaml_out_of_the_manifests(tmp_path):
+    (tmp_path / "connectors.yaml").write_text((ROOT / "examples" / "quickstart" / "connectors.yaml").read_text())
+    (tmp_path / "docker-compose.yml").write_text("services:\n  db:\n    image: postgres:16\n")
+    (tmp_path / "ci").mkdir()
+    (tmp_path / "ci" / "workflow.yml").write_text("on: push\njobs: {}\n")
+    (tmp_path / "ci" / "more.yaml").write_text("version: 1\nconnectors: {}\n")
+    r = run_cli("validate", str(tmp_path), "--no-env")
+    assert r.code == 1 and "docker-compose.yml:1:1: not a manifest" in r.stderr, r.output
+    assert ".reconcileignore" in r.stderr and "unknown key 'services'" not in r.stderr
+
+    (tmp_path / ".reconcileignore").write_text("# not manifests\ndocker-compose.yml\n/ci/*\n!/ci/more.yaml\n")
+    r = run_cli("validate", str(tmp_path), "--no-env")
+    assert r.code == 0 and r.stdout == "ok: 2 connectors on 1 provider\n", r.output
+    (tmp_path / ".reconcileignore").write_text("ci/\n")  # the negated file is gone with its directory
+    r = run_cli("validate", str(tmp_path), "--no-env")
+    assert r.code == 1 and "ci/" not in r.stderr and "docker-compose.yml" in r.stderr

@@ -28,7 +28,18 @@ def _schema() -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def _forbidden(node: Any) -> bool:
+    return isinstance(node, dict) and node.get("not") == {}
+
+
 def _type(node: dict[str, Any]) -> str:
+    if _forbidden(node):
+        return "not allowed"
+    refs = [n["$ref"] for n in node.get("allOf", []) if isinstance(n, dict) and "$ref" in n]
+    if "$ref" not in node and len(refs) == 1:  # a definition narrowed here: say which keys it loses
+        name = refs[0].rsplit("/", 1)[-1]
+        lost = [k for k, v in node.get("properties", {}).items() if _forbidden(v)]
+        return f"[{name}](#{name})" + (f" without {', '.join(f'`{k}`' for k in lost)}" if lost else "")
     if "$ref" in node:
         name = node["$ref"].rsplit("/", 1)[-1]
         return f"[{name}](#{name})"
@@ -53,10 +64,60 @@ def _properties_table(node: dict[str, Any]) -> list[str]:
     lines = ["| key | type | required | description |", "|---|---|---|---|"]
     for key, prop in node.get("properties", {}).items():
         desc = prop.get("description", "")
-        if "pattern" in prop and "errorMessage" in prop:
+        if ("pattern" in prop or _forbidden(prop)) and "errorMessage" in prop:
             desc = (desc + " " + prop["errorMessage"]).strip()
-        lines.append(f"| `{key}` | {_type(prop)} | {'yes' if key in required else ''} | {_cell(desc)} |")
+        need = "yes" if key in required else "**forbidden**" if _forbidden(prop) else ""
+        lines.append(f"| `{key}` | {_type(prop)} | {need} | {_cell(desc)} |")
     return lines
+
+
+def _condition(cond: dict[str, Any]) -> str:
+    parts = []
+    for key, rule in cond.get("properties", {}).items():
+        if "const" in rule:
+            parts.append(f"`{key}` is `{json.dumps(rule['const'])}`")
+        else:  # one level down: credentials.type, ...
+            inner = [f"`{key}.{k}` is `{json.dumps(r['const'])}`" for k, r in rule.get("properties", {}).items()
+                     if isinstance(r, dict) and "const" in r]
+            parts += inner
+    return " and ".join(parts) or "always"
+
+
+def _consequences(then: dict[str, Any]) -> list[str]:
+    out = []
+    if then.get("required"):
+        out.append("requires " + ", ".join(f"`{k}`" for k in then["required"]))
+    for key, rule in then.get("properties", {}).items():
+        if not isinstance(rule, dict):
+            continue
+        if _forbidden(rule):
+            out.append(f"`{key}` is not allowed" + (f" ({rule['errorMessage']})" if rule.get("errorMessage") else ""))
+            continue
+        if rule.get("required"):
+            out.append(f"`{key}` requires " + ", ".join(f"`{k}`" for k in rule["required"]))
+        props = rule.get("properties")
+        if isinstance(props, dict) and rule.get("additionalProperties") is False:
+            allowed = [k for k, v in props.items() if v is not False and not _forbidden(v)]
+            out.append(f"`{key}` takes only " + (", ".join(f"`{k}`" for k in allowed) if allowed else "nothing"))
+        elif _forbidden(rule.get("additionalProperties")):
+            out.append(f"`{key}` takes no other key" + (f" ({rule['additionalProperties']['errorMessage']})"
+                                                        if rule["additionalProperties"].get("errorMessage") else ""))
+        if rule.get("minProperties"):
+            out.append(f"`{key}` needs at least {rule['minProperties']} key(s)")
+    return out
+
+
+def _conditional_rules(node: dict[str, Any]) -> list[str]:
+    """``if``/``then`` (and ``dependentRequired``) as sentences: requirements a table cannot show."""
+    lines = []
+    for part in node.get("allOf", []):
+        if isinstance(part, dict) and "if" in part and "then" in part:
+            said = _consequences(part["then"])
+            if said:
+                lines.append(f"- When {_condition(part['if'])}: {'; '.join(said)}.")
+    for key, needs in node.get("dependentRequired", {}).items():
+        lines.append(f"- `{key}` requires {', '.join(f'`{k}`' for k in needs)}.")
+    return ["", "Conditional rules:", "", *lines] if lines else []
 
 
 def manifest_md() -> str:
@@ -65,6 +126,12 @@ def manifest_md() -> str:
            schema.get("description", ""), "",
            "Editors complete and check manifests with the schema: start a file with",
            "`# yaml-language-server: $schema=<path>/schemas/manifest.schema.json`; `reconcile schema` prints it.",
+           "",
+           "A PATH that is a directory means every `*.yaml` / `*.yml` below it, except dot-files and dot-directories",
+           "(`.reconcile/`, `.github/`) and what its `.reconcileignore` lists: gitignore syntax, one pattern per",
+           "line, relative to the directory (`docker-compose.yml`, `ci/`, `!ci/connectors.yaml`). A YAML file",
+           "there without `version`, `providers` or `connectors` is reported as not a manifest, naming the file",
+           "to list.",
            "", "## Top level", ""]
     out += _properties_table(schema)
     for name, node in schema.get("$defs", {}).items():
@@ -73,6 +140,7 @@ def manifest_md() -> str:
             out += [node["description"], ""]
         if "properties" in node:
             out += _properties_table(node)
+            out += _conditional_rules(node)
         elif "pattern" in node:
             out += [f"A string matching `{node['pattern']}`."]
         else:

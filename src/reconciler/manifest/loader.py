@@ -9,10 +9,10 @@ import os
 from typing import Mapping
 
 from ..errors import Diagnostic, ManifestError
-from ..model import Manifest
+from ..model import Location, Manifest
 from . import semantic
 from .build import build
-from .collect import manifest_files
+from .collect import IGNORE_FILE, manifest_files
 from .merge import merge
 from .resolve import ResolvedDocument, resolve_document
 from .schema import validate_connector, validate_document
@@ -33,6 +33,12 @@ def load(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None, 
     for file in files:
         doc, problems = load_file(file)
         diagnostics += problems
+        if doc is not None and not _looks_like_a_manifest(doc.data) and file != root:
+            diagnostics.append(Diagnostic(
+                f"not a manifest (no version, providers or connectors key): to keep it beside the manifests, "
+                f"list it in {os.path.join(root, IGNORE_FILE)} (gitignore syntax, e.g. {os.path.relpath(file, root)})",
+                Location(file, 1, 1)))
+            continue
         if doc is not None:
             rdoc = resolve_document(doc, environment, resolve_env)
             diagnostics += rdoc.diagnostics
@@ -52,6 +58,13 @@ def load(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None, 
     if diagnostics:
         raise ManifestError(_unique(diagnostics))
     return build(merged, root, files)
+
+
+_TOP_LEVEL = ("version", "providers", "connectors", "state", "moved")
+
+
+def _looks_like_a_manifest(data: object) -> bool:
+    return not isinstance(data, dict) or any(k in data for k in _TOP_LEVEL)
 
 
 def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
