@@ -35,6 +35,8 @@ def _forbidden(node: Any) -> bool:
 def _type(node: dict[str, Any]) -> str:
     if _forbidden(node):
         return "not allowed"
+    if isinstance(node.get("not"), dict) and "const" in node["not"]:
+        return f"anything but `{json.dumps(node['not']['const'])}`"
     refs = [n["$ref"] for n in node.get("allOf", []) if isinstance(n, dict) and "$ref" in n]
     if "$ref" not in node and len(refs) == 1:  # a definition narrowed here: say which keys it loses
         name = refs[0].rsplit("/", 1)[-1]
@@ -64,7 +66,7 @@ def _properties_table(node: dict[str, Any]) -> list[str]:
     lines = ["| key | type | required | description |", "|---|---|---|---|"]
     for key, prop in node.get("properties", {}).items():
         desc = prop.get("description", "")
-        if ("pattern" in prop or _forbidden(prop)) and "errorMessage" in prop:
+        if ("pattern" in prop or "not" in prop) and "errorMessage" in prop:
             desc = (desc + " " + prop["errorMessage"]).strip()
         need = "yes" if key in required else "**forbidden**" if _forbidden(prop) else ""
         lines.append(f"| `{key}` | {_type(prop)} | {need} | {_cell(desc)} |")
