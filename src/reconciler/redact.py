@@ -37,6 +37,8 @@ def register(value: str) -> None:
     global _pattern
     if not isinstance(value, str) or len(value) < _MIN_LEN:
         return
+    if value in _forms:  # registered already (10,000 connectors often share one token)
+        return
     with _lock:
         new = _encoded_forms(value) - _forms
         if new:

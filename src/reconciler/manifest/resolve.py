@@ -39,10 +39,14 @@ def resolve_document(doc: Document, env: Mapping[str, str], resolve_env: bool) -
 
 
 def _walk(value: Any, path: Path, out: ResolvedDocument, env: Mapping[str, str], strict: bool) -> Any:
+    # a subtree with nothing to resolve is shared with the document, not copied: at 100,000
+    # connectors a second tree would double the manifests' memory
     if isinstance(value, dict):
-        return {k: _walk(v, path + (k,), out, env, strict) for k, v in value.items()}
+        view = {k: _walk(v, path + (k,), out, env, strict) for k, v in value.items()}
+        return value if all(view[k] is v for k, v in value.items()) else view
     if isinstance(value, list):
-        return [_walk(v, path + (i,), out, env, strict) for i, v in enumerate(value)]
+        items = [_walk(v, path + (i,), out, env, strict) for i, v in enumerate(value)]
+        return value if all(a is b for a, b in zip(items, value)) else items
     if not isinstance(value, str):
         return value
     secret = is_sensitive(path) and not (len(path) == 4 and path[3] == "type")

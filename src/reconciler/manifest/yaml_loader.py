@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,6 +176,10 @@ _FLOAT = _SCALARS["tag:yaml.org,2002:float"]
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
+_intern = sys.intern
+_INTERN_UP_TO = 24  # short values (provider names, sources, targets, branches) repeat across connectors
+
+
 class _NotLean(Exception):
     """The document needs the full builder (to report something, or to expand what it writes)."""
 
@@ -191,7 +196,8 @@ def _lean(node: yaml.Node, path: Path | None, depth: int, doc: Document) -> Any:
     if cls is yaml.ScalarNode:
         tag = node.tag
         if tag == _STR or tag == _TIMESTAMP:
-            return node.value
+            value = node.value
+            return _intern(value) if len(value) <= _INTERN_UP_TO else value
         if tag == "tag:yaml.org,2002:null":
             return None
         try:
@@ -216,7 +222,7 @@ def _lean(node: yaml.Node, path: Path | None, depth: int, doc: Document) -> Any:
     for key_node, value_node in node.value:
         if key_node.__class__ is not yaml.ScalarNode or key_node.tag == _MERGE:
             raise _NotLean
-        key = key_node.value
+        key = _intern(key_node.value)  # every connector repeats the same dozen keys: one string each
         if key in out:
             raise _NotLean  # a duplicate key: reported by the full builder, with both places
         if deeper:
