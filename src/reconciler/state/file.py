@@ -136,10 +136,11 @@ class FileBackend(StateBackend):
         self._journal_end = offset
 
     # -- writing ------------------------------------------------------------------------------
-    def _fail(self, what: str, exc: OSError) -> ReconcileError:
+    def _fail(self, what: str, exc: OSError, *, changed: bool = True) -> ReconcileError:
         reason = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-        return StateWriteError(f"state {self.path}: cannot {what} ({reason}); every change recorded before this "
-                               f"is in {self.journal}. Free the space or fix the permissions, then run again")
+        done = (f"every change recorded before this is in {self.journal}" if changed else "nothing was changed")
+        return StateWriteError(f"state {self.path}: cannot {what} ({reason}); {done}. Free the space or fix the "
+                               "permissions, then run again")
 
     def _open_journal(self) -> int:
         if self._journal_fd is None:
@@ -243,8 +244,12 @@ class FileBackend(StateBackend):
     # -- locking ------------------------------------------------------------------------------
     @contextmanager
     def lock(self, *, timeout: float, holder: str) -> Iterator[None]:
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StateWriteError(f"state {self.path}: cannot be written (its lock {self.lock_path.name}: "
+                                  f"{exc.strerror}); nothing was changed. Make it writable and run again") from None
         deadline = time.monotonic() + max(timeout, 0)
         acquired = False
         try:
@@ -261,8 +266,11 @@ class FileBackend(StateBackend):
                             "Wait for it, or pass --lock-timeout to wait longer"
                         ) from None
                     time.sleep(0.1)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, holder.encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, holder.encode(), 0)
+            except OSError as exc:
+                raise self._fail("write its lock's holder", exc, changed=False) from None
             yield
         finally:
             if acquired:  # a waiter that gave up must not erase the holder's name
