@@ -117,3 +117,19 @@ def test_reconcileignore_keeps_other_yaml_out_of_the_manifests(tmp_path):
     (tmp_path / ".reconcileignore").write_text("ci/\n")  # the negated file is gone with its directory
     r = run_cli("validate", str(tmp_path), "--no-env")
     assert r.code == 1 and "ci/" not in r.stderr and "docker-compose.yml" in r.stderr
+
+
+def test_import_writes_formatted_files_with_a_schema_reference_that_survives_a_commit(tmp_path, emulator):
+    import test_import
+
+    emu, path, _ids = test_import.setup(tmp_path, emulator)
+    main = path / "main.yaml"
+    main.write_text(main.read_text().split("\n", 1)[1])  # no $schema header to reuse
+    r = run_cli("import", str(path), "--provider", "aw", env=test_import.base_env())
+    assert r.code == 0, r.output
+    text = (path / "imported-aw.yaml").read_text()
+    assert "$schema=/" not in text and "site-packages" not in text and str(ROOT) not in text
+    assert "`reconcile schema > manifest.schema.json`" in text
+    check = run_cli("fmt", str(path / "imported-aw.yaml"), "--check")
+    assert check.code == 0, check.output
+    assert run_cli("validate", str(path), "--no-env").code == 0

@@ -138,6 +138,9 @@ def render(provider: str, provider_type: str, items: list[Imported], *, schema_r
     lines = []
     if schema_ref:
         lines.append(f"# yaml-language-server: $schema={schema_ref}")
+    else:  # no schema the repository knows: say how to get one rather than point into an install
+        lines += ["# Editor completion: `reconcile schema > manifest.schema.json` beside the manifests, then start",
+                  "# this file with: # yaml-language-server: $schema=manifest.schema.json"]
     variables = [v for item in items for v in item.variables]
     lines += [
         f"# Written by `reconcile import --provider {provider}` on {when}.",

@@ -20,6 +20,7 @@ import click
 
 from .. import console, importer
 from ..errors import ManifestError, ReconcileError
+from ..formatting import format_text
 from ..manifest import load
 from ..manifest.schema import SCHEMA_FILE
 from ..model import Connector, LiveConnector, Manifest
@@ -114,6 +115,7 @@ def command(path: str, provider_name: str, target: str | None, out_dir: str | No
         out_file = _free_file(directory, provider_name)
         text = importer.render(provider_name, cfg.type, items, schema_ref=_schema_ref(manifest, directory),
                                when=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        text = format_text(text, name=out_file.name).text  # what `reconcile fmt --check` accepts
         _validate(manifest, text, out_file.name)
         write_atomic(out_file, text)
         adopted = _includes(path, out_file)
@@ -157,8 +159,10 @@ def _free_file(directory: Path, provider: str) -> Path:
     return candidate
 
 
-def _schema_ref(manifest: Manifest, directory: Path) -> str:
-    """The ``$schema`` the existing manifests use (re-pointed from the new file), else the installed one."""
+def _schema_ref(manifest: Manifest, directory: Path) -> str | None:
+    """The ``$schema`` the existing manifests use (re-pointed from the new file), else the schema file
+    when it sits in the same repository (a relative path that still means something once committed);
+    else None: the file then says how to get one (`reconcile schema`), never a path into the install."""
     for file in manifest.files:
         try:
             first = Path(file).read_text(encoding="utf-8").split("\n", 1)[0]
@@ -170,7 +174,11 @@ def _schema_ref(manifest: Manifest, directory: Path) -> str:
             if "://" in ref or os.path.isabs(ref):
                 return ref
             return os.path.relpath(os.path.normpath(Path(file).parent / ref), directory.resolve())
-    return os.path.relpath(SCHEMA_FILE, directory.resolve())
+    here = directory.resolve()
+    root = next((d for d in (here, *here.parents) if (d / ".git").exists()), None)
+    if root is not None and Path(SCHEMA_FILE).resolve().is_relative_to(root):
+        return os.path.relpath(SCHEMA_FILE, here)
+    return None
 
 
 def _validate(manifest: Manifest, text: str, filename: str) -> None:
