@@ -37,7 +37,8 @@ def connector(i: int, kind: str) -> str:
         return (f"  {name}:\n    provider: aimable\n    source: google-drive\n    target: space/col-{i}\n"
                 f"    scope:\n      folder_ids: [f{i}]\n    credentials:\n      access_token: ${{TOKEN}}\n")
     return (f"  {name}:\n    provider: capi\n    source: s3\n    target: col_{i}\n    scope:\n      bucket: b{i}\n"
-            f"      region: us-east-1\n      prefix: /docs/\n    credentials:\n      accessKeyId: ${{TOKEN}}\n")
+            f"      region: us-east-1\n      prefix: /docs/\n    credentials:\n      accessKeyId: ${{TOKEN}}\n"
+            f"      secretAccessKey: ${{TOKEN}}\n")
 
 
 def generate(root: Path, connectors: int, files: int) -> None:

@@ -157,13 +157,16 @@ class ConnectorsApiProvider(Provider):
             url = ((body or {}).get("data") or {}).get("authUrl")
             if url:
                 live.extra["auth_url"] = url
+                # no sync can start before the consent screen is done: sync_on_apply waits for it
+                live.extra["sync_started"] = True
         return live
 
     def read(self, live: LiveConnector) -> LiveConnector:
         body = self.http.json("GET", f"v1/connectors/{quote(live.id, safe='')}", kind="get")
         full = self._live(body["data"], complete=True)
-        if "auth_url" in live.extra:
-            full.extra["auth_url"] = live.extra["auth_url"]
+        for key in ("auth_url", "sync_started"):
+            if key in live.extra:
+                full.extra[key] = live.extra[key]
         return full
 
     def lookup(self, connector: Connector) -> LiveConnector | None:
@@ -184,11 +187,7 @@ class ConnectorsApiProvider(Provider):
         body = {"name": connector.name, "type": connector.source, "collection": connector.target,
                 "config": dict(connector.scope), **self._credentials(connector)}
         data = self.http.json("POST", "v1/connectors", kind="create", json=body)
-        live = self._with_auth_url(self._live(data["data"], complete=True))
-        if "auth_url" in live.extra:
-            # no sync can start before the consent screen is done; sync_on_apply waits for that
-            live.extra["sync_started"] = True
-        return live
+        return self._with_auth_url(self._live(data["data"], complete=True))
 
     def update(self, connector: Connector, live: LiveConnector, changed: frozenset[str]) -> LiveConnector:
         path = f"v1/connectors/{quote(live.id, safe='')}"
