@@ -49,21 +49,23 @@ class Document:
     """One file's values, with the position of every value and every mapping key.
 
     A file read by the lean path (:func:`_lean`) knows only the positions of its top two levels
-    (providers, connectors and their names); ``text`` is kept so that the first question about a
-    deeper position composes the file once more with every mark. Only files with a mistake in them
-    are ever asked, so a valid tree of 100,000 connectors never pays for marks.
+    (providers, connectors and their names); the first question about a deeper position reads and
+    composes the file once more with every mark (``text_hash`` proves it is the same text). Only
+    files with a mistake in them are ever asked, so a valid tree of 100,000 connectors never pays
+    for marks, nor keeps its text.
     """
 
     file: str
     data: Any
     marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
     key_marks: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    text: str | None = None  # set while only the shallow marks are known
+    text_hash: int | None = None  # set while only the shallow marks are known
 
     def location(self, path: Path, *, key: bool = False) -> Location:
         """Where PATH was written (its key with ``key=True``); the nearest written ancestor otherwise."""
         path = tuple(path)
-        if self.text is not None and (len(path) > _LEAN_MARK_DEPTH or path not in (self.key_marks if key else self.marks)):
+        if self.text_hash is not None and (len(path) > _LEAN_MARK_DEPTH
+                                           or path not in (self.key_marks if key else self.marks)):
             self._all_marks()
         while True:
             mark = (self.key_marks.get(path) if key else None) or self.marks.get(path)
@@ -74,11 +76,15 @@ class Document:
         return Location(self.file, line, col)
 
     def _all_marks(self) -> None:
-        text, self.text = self.text, None
+        expected, self.text_hash = self.text_hash, None
         try:
+            with open(self.file, "rb") as fh:
+                text = fh.read(MAX_BYTES + 1).decode("utf-8-sig")
+            if hash(text) != expected:
+                return  # edited since it was read: the shallow positions are all that is known
             builder = _Builder(self.file)
             builder.build(yaml.compose(text, Loader=_Loader), (), 0)
-        except (yaml.YAMLError, _Stop, RecursionError):  # the lean path read it, so this cannot fail
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, _Stop, RecursionError):
             return
         self.marks, self.key_marks = builder.doc.marks, builder.doc.key_marks
 
@@ -318,7 +324,7 @@ def load_file(file: str) -> tuple[Document | None, list[Diagnostic]]:
     if root is None:
         return None, [Diagnostic("empty manifest: write at least `version: 1`", Location(file, 1, 1))]
     if root.__class__ is yaml.MappingNode and not any(c in text for c in _LEAN_REFUSES):
-        lean = Document(file, None, text=text)
+        lean = Document(file, None, text_hash=hash(text))
         try:
             lean.data = _lean(root, (), 0, lean)
             return lean, []
