@@ -133,3 +133,41 @@ def test_import_writes_formatted_files_with_a_schema_reference_that_survives_a_c
     check = run_cli("fmt", str(path / "imported-aw.yaml"), "--check")
     assert check.code == 0, check.output
     assert run_cli("validate", str(path), "--no-env").code == 0
+
+
+def _sandbox_quickstart(tmp_path):
+    root = tmp_path / "q"
+    root.mkdir()
+    (root / "connectors.yaml").write_text((ROOT / "examples" / "quickstart" / "connectors.yaml").read_text())
+    assert run_cli("apply", str(root), "--sandbox").code == 0
+    return root
+
+
+def test_state_mv_then_plan_reads_as_a_rename_not_a_rotation(tmp_path):
+    root = _sandbox_quickstart(tmp_path)
+    manifest = root / "connectors.yaml"
+    manifest.write_text(manifest.read_text().replace("quickstart-slack:", "team-slack:"))
+    r = run_cli("state", "mv", str(root), "quickstart-slack", "team-slack", "--sandbox")
+    assert r.code == 0 and "Moved airweave.quickstart-slack to airweave.team-slack" in r.stdout, r.output
+    plan = run_cli("plan", str(root), "--sandbox")
+    assert '~ name        = "quickstart-slack" -> "team-slack"' in plan.stdout, plan.output
+    assert "rotated" not in plan.stdout and "in the manifests" not in plan.stdout
+
+    # `state mv` back without touching git: the plan names the state as the one that moved
+    assert run_cli("apply", str(root), "--sandbox").code == 0
+    assert run_cli("state", "mv", str(root), "team-slack", "other-name", "--sandbox").code == 0
+    plan = run_cli("plan", str(root), "--sandbox")
+    assert "the state knows it as 'other-name'" in plan.stdout and "`state mv`" in plan.stdout, plan.output
+    assert "other-name has moved to team-slack (the state entry is renamed; the live object is kept" in plan.stdout
+
+
+def test_drift_waits_for_the_state_lock_only_when_asked(tmp_path):
+    from reconciler.state import holder_description
+    from reconciler.state.file import FileBackend
+
+    root = _sandbox_quickstart(tmp_path)
+    backend = FileBackend(root / ".reconcile" / "sandbox" / "state.json")
+    with backend.lock(timeout=0, holder=holder_description()):  # an apply is running
+        r = run_cli("drift", str(root), "--sandbox", "--lock-timeout", "0.2")
+        assert r.code == 1 and "is locked by pid" in r.stderr, r.output
+        assert run_cli("drift", str(root), "--sandbox").code == 0  # without it: no lock taken
