@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from dataclasses import replace as _replace
 from typing import Callable, Literal, Mapping
 
+from . import redact
 from .apply import ApplyReport, Executor
 from .engine import Context, Engine
 from .errors import PlanStale
@@ -146,7 +147,10 @@ def apply(plan_result: PlanResult, *, max_deletes: int | None = None, lock_timeo
 def plan_signature(plan: Plan) -> dict[str, tuple]:
     """What must not move between review and apply: each changing action and its live token."""
     return {
-        a.address: (a.kind.value, a.live_token, tuple((c.path, repr(c.before), repr(c.after)) for c in a.changes),
+        # values from non-public variables compare masked, as a saved plan holds them (the manifest
+        # digest binds their real values)
+        a.address: (a.kind.value, a.live_token,
+                    tuple((c.path, repr(redact.mask_env(c.before)), repr(redact.mask_env(c.after))) for c in a.changes),
                     a.adopt)
         for a in plan.actions if a.changes_something
     }

@@ -1,4 +1,5 @@
-"""Terminal output: colour only on a TTY (and never with ``NO_COLOR``), secrets scrubbed always."""
+"""Terminal output: colour only on a TTY (and never with ``NO_COLOR``), secrets scrubbed and control
+characters escaped always (:mod:`reconciler.textsafe`)."""
 from __future__ import annotations
 
 import os
@@ -8,6 +9,7 @@ from typing import TextIO
 import click
 
 from . import redact
+from .textsafe import escape, escape_keeping_colour
 
 
 def use_colour(stream: TextIO) -> bool:
@@ -23,15 +25,16 @@ def style(text: str, stream: TextIO | None = None, **kwargs: object) -> str:
 
 
 def out(text: str = "", *, nl: bool = True) -> None:
-    click.echo(redact.scrub(text), nl=nl, color=use_colour(sys.stdout))
+    click.echo(escape_keeping_colour(redact.scrub(text)), nl=nl, color=use_colour(sys.stdout))
 
 
 def err(text: str = "", *, nl: bool = True) -> None:
-    click.echo(redact.scrub(text), nl=nl, err=True, color=use_colour(sys.stderr))
+    click.echo(escape_keeping_colour(redact.scrub(text)), nl=nl, err=True, color=use_colour(sys.stderr))
 
 
 def error(message: str) -> None:
-    err(style("error: ", sys.stderr, fg="red", bold=True) + message)
+    # a platform's error may quote a value read from a non-public variable back
+    err(style("error: ", sys.stderr, fg="red", bold=True) + escape(redact.mask_env_text(message)))
 
 
 def progress(message: str) -> None:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import logging
+import os
 import random
 import ssl
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 import httpx
@@ -63,6 +64,49 @@ def check_url(url: str, *, allow_insecure_http: bool, what: str) -> None:
             f"{what}: refusing plain http:// to {parts.hostname} (credentials would cross the network "
             "unencrypted); use https://, or set allow_insecure_http: true on that provider"
         )
+
+
+ALLOWED_HOSTS_ENV = "RECONCILE_ALLOWED_HOSTS"
+
+
+def extra_allowed_hosts(env: Mapping[str, str] | None = None) -> list[str]:
+    """Hosts the CI allows beyond each platform's official one: ``RECONCILE_ALLOWED_HOSTS``,
+    comma-separated, each a host name (``api.example.com``), a ``*.example.com`` wildcard for
+    subdomains, or an IP address. Read from the environment only, never from a manifest."""
+    raw = (os.environ if env is None else env).get(ALLOWED_HOSTS_ENV, "")
+    return [h.strip().lower().strip("[]").rstrip(".") for h in raw.split(",") if h.strip()]
+
+
+def host_allowed(host: str, official: Iterable[str], extra: Iterable[str]) -> bool:
+    host = host.lower().strip("[]").rstrip(".")
+    if is_loopback(host):
+        return True
+    for pattern in [*official, *extra]:
+        pattern = pattern.lower()
+        if host == pattern or (pattern.startswith("*.") and host.endswith(pattern[1:]) and host != pattern[2:]):
+            return True
+    return False
+
+
+def check_allowed_host(url: str, *, official_urls: Iterable[str], what: str, where: object = None,
+                       env: Mapping[str, str] | None = None) -> None:
+    """Refuse, before any call, a url whose host the CI did not choose.
+
+    A pull request may edit a provider's ``url:``; the plan job of that pull request runs with the
+    platforms' API keys in its environment, and every call carries the key. So keys go only to the
+    platform's official API host, to loopback (emulators, --sandbox), or to hosts the CI lists in
+    ``RECONCILE_ALLOWED_HOSTS`` (its environment, not the repository).
+    """
+    host = (urlsplit(url).hostname or "").lower()
+    official = sorted({(urlsplit(u).hostname or "").lower() for u in official_urls if u} - {""})
+    if host_allowed(host, official, extra_allowed_hosts(env)):
+        return
+    prefix = f"{where}: " if where else ""
+    allowed = ", ".join(official + ["loopback"])
+    raise ReconcileError(
+        f"{prefix}{what}: refusing to send credentials to {host or url!r}: not an allowed host (allowed: {allowed}). "
+        f"If this host is yours, allow it from the CI's environment, not from a manifest: "
+        f"{ALLOWED_HOSTS_ENV}={host} (comma-separated, *.domain for subdomains)")
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -113,6 +113,7 @@ class ProviderConfig:
     api_key: Secret | None = None
     allow_insecure_http: bool = False
     location: Location | None = None
+    url_location: Location | None = None  # where ``url:`` was written (None: the platform's default)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import ReconcileError
 from .plan.model import Plan
+from .plan.render import plan_document
 from .plan.targeting import Selection
 from .state.file import write_atomic
 
@@ -40,7 +41,7 @@ def _relative(path: str, root: Path) -> str:
 def save(plan: Plan, out: str, *, manifest_path: str, sandbox: bool, state_path: str | None,
          selection: Selection) -> None:
     root = repo_root(manifest_path)
-    doc = plan.to_json()
+    doc = plan_document(plan)  # values from non-public variables masked, as shown; apply compares them masked
     doc["options"] = {
         "sandbox": sandbox,
         "state": _relative(state_path, root) if state_path else None,

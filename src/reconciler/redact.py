@@ -1,24 +1,38 @@
-"""Scrubbing of secret values from every byte the tool writes.
+"""Scrubbing of secret values from every byte the tool writes, and masking of environment values.
 
 Secrets register here when they are loaded; :func:`scrub` replaces each registered value, and its
 base64 and URL-encoded forms, with ``(sensitive)``. Output paths (CLI output, logs, error
 messages, plan and state files) pass text through :func:`scrub` as a second line of defence behind
-the :class:`~reconciler.model.Secret` wrapper.
+the :class:`~reconciler.model.Secret` wrapper. Validation refuses secrets shorter than
+:data:`MIN_SECRET_LENGTH` characters: a shorter value would mask ordinary words everywhere, and
+not masking it would print it.
+
+Non-secret connector fields may read ``${VAR}`` too, and a pull request can point one at any
+variable of the CI (``description: "${AWS_SECRET_ACCESS_KEY}"``). Their values register with
+:func:`register_env` and plans show them as ``(from $VAR)``, unless the CI lists the variable in
+``RECONCILE_PUBLIC_VARS``. That masking is for display (plans, PR comments, saved plans, errors);
+the state keeps real values, since it must compare them.
 """
 from __future__ import annotations
 
 import base64
+import fnmatch
 import json
 import re
 import threading
+from typing import Any, Mapping
 from urllib.parse import quote, quote_plus
 
 MASK = "(sensitive)"
-_MIN_LEN = 4  # shorter values would mask ordinary words; such secrets are rejected by validation
+MIN_SECRET_LENGTH = 4  # validation refuses shorter secrets (manifest/resolve.py)
+_MIN_LEN = MIN_SECRET_LENGTH
+PUBLIC_VARS_ENV = "RECONCILE_PUBLIC_VARS"
 
 _lock = threading.Lock()
 _forms: set[str] = set()
 _pattern: re.Pattern[str] | None = None
+_env: dict[str, str] = {}  # value of a non-public variable -> its name
+_env_pattern: re.Pattern[str] | None = None
 
 
 def _encoded_forms(value: str) -> set[str]:
@@ -61,7 +75,68 @@ def scrub(text: str) -> str:
 
 def clear() -> None:
     """Forget every registered value (tests, and the Python API between independent runs)."""
-    global _pattern
+    global _pattern, _env_pattern
     with _lock:
         _forms.clear()
         _pattern = None
+        _env.clear()
+        _env_pattern = None
+
+
+# --- values read from the environment into non-secret fields ---------------------------------------
+
+def public_vars(env: Mapping[str, str]) -> list[str]:
+    """``RECONCILE_PUBLIC_VARS``: names (or ``PREFIX_*`` patterns) whose values plans may show."""
+    return [v.strip() for v in env.get(PUBLIC_VARS_ENV, "").split(",") if v.strip()]
+
+
+def is_public(name: str, env: Mapping[str, str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in public_vars(env))
+
+
+def register_env(name: str, value: str) -> None:
+    global _env_pattern
+    if not value or value.isspace():
+        return
+    with _lock:
+        if _env.get(value) != name:
+            _env.setdefault(value, name)
+            _env_pattern = None
+
+
+def env_label(name: str) -> str:
+    return f"(from ${name})"
+
+
+def _env_regex() -> re.Pattern[str] | None:
+    global _env_pattern
+    pattern = _env_pattern
+    if pattern is None and _env:
+        with _lock:
+            # a value shorter than MIN_SECRET_LENGTH is masked only when it is a whole string
+            # (masking "dev" inside every word would garble the plan)
+            alts = sorted((v for v in _env if len(v) >= _MIN_LEN), key=len, reverse=True)
+            pattern = _env_pattern = re.compile("|".join(re.escape(a) for a in alts)) if alts else re.compile(r"(?!)")
+    return pattern
+
+
+def mask_env_text(text: str) -> str:
+    """TEXT with every (long enough) non-public environment value replaced by ``(from $VAR)``."""
+    pattern = _env_regex()
+    if not text or pattern is None:
+        return text
+    return pattern.sub(lambda m: env_label(_env[m.group()]), text)
+
+
+def mask_env(value: Any) -> Any:
+    """A plan value (string, list, mapping) with non-public environment values masked."""
+    if not _env:
+        return value
+    if isinstance(value, str):
+        name = _env.get(value)
+        return env_label(name) if name is not None else mask_env_text(value)
+    if isinstance(value, dict):
+        return {k: mask_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_env(v) for v in value]
+    return value

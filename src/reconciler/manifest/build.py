@@ -62,6 +62,7 @@ def _provider(entry: Entry) -> ProviderConfig:
         api_key=_secret(entry, ("api_key",)),
         allow_insecure_http=bool(body.get("allow_insecure_http", False)),
         location=entry.location(key=True),
+        url_location=entry.location(("url",)) if body.get("url") else None,
     )
 
 

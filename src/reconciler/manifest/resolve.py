@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .. import redact
 from ..errors import Diagnostic
 from .schema import is_sensitive
 from .variables import VarSyntaxError, parse, resolve
@@ -70,6 +71,10 @@ def _walk(value: Any, path: Path, out: ResolvedDocument, env: Mapping[str, str],
         source = parts[0].name if len(parts) == 1 and not isinstance(parts[0], str) else None
         out.secrets[path] = (result.value, source)
         return value  # the schema checks the reference as written
+    if result.from_env and path[:1] == ("connectors",):
+        for name in result.from_env:
+            if not redact.is_public(name, env):
+                redact.register_env(name, env[name])
     if result.from_env and ("\n" in result.value or "\r" in result.value) and not (
             len(path) > 2 and path[0] == "connectors" and path[2] in _MULTILINE_OK):
         names = ", ".join(result.from_env)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from typing import Any
 
 import click
 
 from .. import redact
+from ..textsafe import escape, fence_for, html_text
 from .model import SENSITIVE, SYMBOLS, Action, ActionKind, Plan
 
 GITHUB_COMMENT_LIMIT = 65_000
@@ -25,7 +27,20 @@ _COLOUR = {"+": "green", "~": "yellow", "-": "red", "-/+": "magenta", "!": "yell
 def _value(v: Any) -> str:
     if v == SENSITIVE:
         return SENSITIVE
-    return json.dumps(v, ensure_ascii=False, default=str)
+    return json.dumps(redact.mask_env(v), ensure_ascii=False, default=str)
+
+
+def plan_document(plan: Plan) -> dict[str, Any]:
+    """``plan.to_json()`` with values read from non-public variables masked (what is shown and saved)."""
+    doc = plan.to_json()
+    for action in doc.get("actions", []):
+        for key in ("source", "target"):
+            action[key] = redact.mask_env(action.get(key))
+        for change in action.get("changes", []):
+            if not change.get("sensitive"):
+                change["before"] = redact.mask_env(change.get("before"))
+                change["after"] = redact.mask_env(change.get("after"))
+    return doc
 
 
 def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
@@ -70,11 +85,12 @@ def _change_lines(action: Action) -> list[tuple[str, str, str]]:
 
 
 def render_text(plan: Plan, *, colour: bool = False, detailed: bool = True) -> str:
+    # names, scope keys and values are untrusted: escaped before styling, so only our colours remain
     def paint(text: str, symbol: str) -> str:
-        return click.style(text, fg=_COLOUR.get(symbol)) if colour else text
+        return click.style(escape(text), fg=_COLOUR.get(symbol)) if colour else escape(text)
 
     def bold(text: str) -> str:
-        return click.style(text, bold=True) if colour else text
+        return click.style(escape(text), bold=True) if colour else escape(text)
 
     lines: list[str] = []
     s = plan.summary()
@@ -82,7 +98,7 @@ def render_text(plan: Plan, *, colour: bool = False, detailed: bool = True) -> s
     lines.append(f"reconcile plan: {len(plan.providers)} provider{'s' if len(plan.providers) != 1 else ''}, "
                  f"{total} connector{'s' if total != 1 else ''} ({s['unchanged']} unchanged)")
     for old, new in plan.moved:
-        lines += ["", f"  # {old} has moved to {new} (the state entry is renamed; the live object is kept, not recreated)"]
+        lines += ["", escape(f"  # {old} has moved to {new} (the state entry is renamed; the live object is kept, not recreated)")]
     for action in plan.actions:
         if not action.changes_something:
             continue
@@ -109,7 +125,7 @@ def render_text(plan: Plan, *, colour: bool = False, detailed: bool = True) -> s
             lines.append(f"        {'credentials':<{width}} = {SENSITIVE}")
         lines.append("    }")
     for name in plan.forgotten:
-        lines += ["", f"  # {name} is gone from the platform and from the manifests: it leaves the state"]
+        lines += ["", escape(f"  # {name} is gone from the platform and from the manifests: it leaves the state")]
     by_provider: dict[str, list[str]] = defaultdict(list)
     for u in plan.unmanaged:
         by_provider[u.provider].append(u.label + (" [marked managed-by connector-reconciler: another state?]" if u.marked else ""))
@@ -138,7 +154,7 @@ def summary_line(plan: Plan) -> str:
 
 
 def render_json(plan: Plan) -> str:
-    return redact.scrub(json.dumps(plan.to_json(), indent=2, sort_keys=False, default=str)) + "\n"
+    return redact.scrub(json.dumps(plan_document(plan), indent=2, sort_keys=False, default=str)) + "\n"
 
 
 def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT, full_plan_url: str | None = None) -> str:
@@ -152,18 +168,21 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT, full_plan_
         count = lambda k: sum(1 for a in acts if a.kind is k)  # noqa: E731
         unchanged = sum(1 for a in acts if a.kind is ActionKind.NOOP and not a.adopt)
         unmanaged = sum(1 for u in plan.unmanaged if u.provider == provider)
-        head.append(f"| {provider} | {ptype} | {count(ActionKind.CREATE)} | {count(ActionKind.UPDATE)} | "
+        head.append(f"| {html_text(provider)} | {html_text(ptype)} | {count(ActionKind.CREATE)} | {count(ActionKind.UPDATE)} | "
                     f"{count(ActionKind.REPLACE)} | {count(ActionKind.DELETE)} | {sum(1 for a in acts if a.adopt)} | "
                     f"{unchanged} | {unmanaged} |")
         sub = Plan(plan.manifest_root, plan.manifest_digest, {provider: ptype}, acts,
                    [u for u in plan.unmanaged if u.provider == provider])
         changed = any(a.changes_something for a in acts)
         body = render_text(sub).split("\n")[1:-1]  # drop the headline and summary: the table says them
-        text = "\n".join(line for line in body).strip("\n") or "No changes."
-        sections.append(f"<details{' open' if changed else ''}><summary><b>{provider}</b> ({ptype}): "
-                        f"{'changes' if changed else 'no changes'}</summary>\n\n```diff\n{_diff_markers(text)}\n```\n</details>")
+        text = _diff_markers("\n".join(line for line in body).strip("\n") or "No changes.")
+        # a scope key or value may hold ``` or </details>: a longer fence keeps it inside the block
+        fence = fence_for(text)
+        sections.append(f"<details{' open' if changed else ''}><summary><b>{html_text(provider)}</b> "
+                        f"({html_text(ptype)}): {'changes' if changed else 'no changes'}</summary>\n\n"
+                        f"{fence}diff\n{text}\n{fence}\n</details>")
     if plan.warnings:
-        sections.append("\n".join(f"> **warning**: {w}" for w in plan.warnings))
+        sections.append("\n".join(f"> **warning**: {html_text(w)}" for w in plan.warnings))
     out = "\n".join(head) + "\n\n" + "\n\n".join(sections) + "\n"
     if len(out) > limit:
         where = (f"[the full plan]({full_plan_url})" if full_plan_url
@@ -176,12 +195,19 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT, full_plan_
 def _truncate(text: str, budget: int) -> str:
     """At most ``budget`` characters of ``text``, cut at a line end, with any open code fence and
     ``<details>`` closed so the comment still renders."""
-    closing = "```\n</details>"
+    fences = re.findall(r"^(`{3,})diff$", text, flags=re.M)
+    closing = (max(fences, key=len) if fences else "```") + "\n</details>"
     cut = text[: max(0, budget - len(closing) - 1)]
     cut = cut[: cut.rfind("\n") + 1]  # whole lines only: never half a fence or tag
     tail = ""
-    if cut.count("\n```") % 2:  # fences start lines; an odd count means one is open
-        tail += "```\n"
+    opened = None
+    for line in cut.split("\n"):  # a fence opens with ```diff and closes with the same run alone
+        if opened is None and re.fullmatch(r"`{3,}diff", line):
+            opened = line[:-4]
+        elif opened is not None and line == opened:
+            opened = None
+    if opened is not None:
+        tail += opened + "\n"
     if cut.count("<details") > cut.count("</details>"):
         tail += "</details>"
     return cut + tail

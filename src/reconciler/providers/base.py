@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
 from ..errors import ReconcileError
-from ..http import CallCounter, HttpClient
+from ..http import CallCounter, HttpClient, check_allowed_host
 from ..model import Connector, LiveConnector, ProviderConfig
 
 
@@ -118,6 +118,11 @@ class Provider(ABC):
         self.config = config
         # targets a list call was told do not exist (a 404 on the container): missing_targets reuses them
         self.absent_targets: set[str] = set()
+        from ..manifest.build import DEFAULT_URLS
+
+        check_allowed_host(config.url or self.capabilities.default_url, what=f"provider {config.name!r} ({self.type})",
+                           official_urls=(self.capabilities.default_url, DEFAULT_URLS.get(self.type, "")),
+                           where=config.url_location)
         self.http = self.http_class(
             config.url or self.capabilities.default_url,
             headers=self.auth_headers(),
