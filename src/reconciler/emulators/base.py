@@ -57,8 +57,9 @@ class EmulatorConfig:
     # the background; a frequency PUT before then is 400 unknown_sync). Tests shorten it.
     sync_creation_delay: float = 1.0
     # Nango: requests a window allows per account (the real server: 200 a minute), then 429 with
-    # Retry-After. Off (None) by default: the suite's benchmarks and bulk tests send more than 200
-    # requests a minute to one emulator and would stall for the rest of the window.
+    # Retry-After. Off (None) by default: tests that send more than 200 requests a minute to one
+    # emulator stall for the rest of each window (with it on, test_crash's nango-both case took 124 s
+    # instead of 26 s); tests and `reconcile emulate --rate-limit` turn it on.
     rate_limit: int | None = None
     rate_limit_window: float = 60.0
     # how list endpoints page where the platform's docs are silent (aimable, connectors-api):
