@@ -4,11 +4,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from cron_descriptor import CasingTypeEnum, ExpressionDescriptor, Options
 
 
 @lru_cache(maxsize=1024)
 def describe_cron(expr: str) -> str:
+    from cron_descriptor import CasingTypeEnum, ExpressionDescriptor, Options  # only plans with a schedule change
+
     options = Options()
     options.use_24hour_time_format = True
     options.casing_type = CasingTypeEnum.LowerCase
