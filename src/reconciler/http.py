@@ -24,7 +24,7 @@ import types
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 # httpx's package __init__ imports its own command line (httpx._main: click, rich, pygments), over half
 # of `import httpx` and a tenth of every `reconcile` start; the reconciler never runs that command
@@ -69,6 +69,16 @@ def check_url(url: str, *, allow_insecure_http: bool, what: str) -> None:
             f"{what}: refusing plain http:// to {parts.hostname} (credentials would cross the network "
             "unencrypted); use https://, or set allow_insecure_http: true on that provider"
         )
+
+
+def seg(value: object) -> str:
+    """One URL path segment: percent-encoded whole (``/``, ``?``, ``#``, ``%`` included), so a target,
+    name or platform id can never add segments or a query. ``.`` and ``..`` are refused: servers and
+    proxies resolve them even encoded (validation refuses them in manifests; this guards ids)."""
+    text = str(value)
+    if text in ("", ".", ".."):
+        raise ProviderError(f"refusing {text!r} as a URL path segment")
+    return quote(text, safe="")
 
 
 ALLOWED_HOSTS_ENV = "RECONCILE_ALLOWED_HOSTS"

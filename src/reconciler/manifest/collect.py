@@ -1,9 +1,16 @@
 """Which files a PATH means: the file itself, or every *.yaml/*.yml below a directory, less what
 the directory's ``.reconcileignore`` excludes (gitignore syntax, relative to the directory: a
-``docker-compose.yml`` or a CI workflow kept beside the manifests is not one)."""
+``docker-compose.yml`` or a CI workflow kept beside the manifests is not one).
+
+A pull request can commit symlinks and (in principle) name special files: a manifest that is a
+symlink out of the manifest directory would make CI read (and print in its errors) a file of the
+runner's choosing, and a FIFO or device would hang the run or read forever. Both are refused here,
+before anything is opened.
+"""
 from __future__ import annotations
 
 import os
+import stat
 
 from ..errors import Diagnostic
 from ..model import Location
@@ -26,12 +33,35 @@ def _ignore_spec(root: str) -> tuple[object | None, list[Diagnostic]]:
                                  Location(path, 1, 1))]
 
 
+def _problem(file: str, root: str) -> str | None:
+    try:
+        st = os.stat(file)  # follows symlinks: what would be read
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device" if stat.S_ISCHR(st.st_mode)
+                or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        return f"is {kind}, not a manifest file; refusing to read it"
+    if os.path.islink(file) or _has_linked_parent(file):
+        real, base = os.path.realpath(file), os.path.realpath(root)
+        if not (real == base or real.startswith(base.rstrip(os.sep) + os.sep)):
+            return (f"is a symlink to {real}, outside the manifest directory {base}; refusing to read it "
+                    "(commit the file itself)")
+    return None
+
+
+def _has_linked_parent(file: str) -> bool:
+    return os.path.realpath(os.path.dirname(file)) != os.path.abspath(os.path.dirname(file))
+
+
 def manifest_files(path: str) -> tuple[list[str], list[Diagnostic]]:
-    if os.path.isfile(path):
-        return [path], []
     if not os.path.isdir(path):
-        return [], [Diagnostic(f"{path}: no such file or directory")]
+        if not os.path.lexists(path):
+            return [], [Diagnostic(f"{path}: no such file or directory")]
+        problem = _problem(path, os.path.dirname(os.path.abspath(path)))
+        return ([], [Diagnostic(problem, Location(path, 1, 1))]) if problem else ([path], [])
     found: list[str] = []
+    diagnostics: list[Diagnostic] = []
     spec, problems = _ignore_spec(path)
     if problems:
         return [], problems
@@ -45,8 +75,14 @@ def manifest_files(path: str) -> tuple[list[str], list[Diagnostic]]:
     for parent, dirs, files in os.walk(path):
         # .reconcile (state), .git and editor caches are never manifests
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not ignored(parent, d, True))
-        found += [os.path.join(parent, f) for f in files
-                  if f.endswith((".yaml", ".yml")) and not f.startswith(".") and not ignored(parent, f, False)]
-    if not found:
+        for f in files:
+            if f.endswith((".yaml", ".yml")) and not f.startswith(".") and not ignored(parent, f, False):
+                full = os.path.join(parent, f)
+                problem = _problem(full, path)
+                if problem:
+                    diagnostics.append(Diagnostic(problem, Location(full, 1, 1)))
+                else:
+                    found.append(full)
+    if not found and not diagnostics:
         return [], [Diagnostic(f"{path}: no *.yaml or *.yml manifests found")]
-    return sorted(found), []
+    return sorted(found), diagnostics

@@ -54,7 +54,7 @@ def load(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None, 
         for problem in validate_connector(entry.name, entry.body, kind):
             if not entry.source.is_unknown(problem.path):
                 diagnostics.append(Diagnostic(problem.message, entry.source.doc.location(problem.path, key=problem.at_key)))
-    diagnostics += semantic.check(merged)
+    diagnostics += semantic.check(merged, root)
     if diagnostics:
         raise ManifestError(_unique(diagnostics))
     return build(merged, root, files)

@@ -32,6 +32,19 @@ class ResolvedDocument:
         return any(path[:i] in self.unknown for i in range(len(path) + 1))
 
 
+def _weak_secret(value: str, names: str) -> str | None:
+    # GitHub Actions expands a secret that does not exist to "": sending that would blank a
+    # credential on the platform; and a value too short to mask would be printed in plain
+    if not value.strip():
+        return (f"{names} is empty; a secret must have a value (in GitHub Actions a missing or misspelt secret "
+                "expands to \"\": check the workflow's env: and the repository's secrets)")
+    if len(value) < redact.MIN_SECRET_LENGTH:
+        return (f"{names} is {len(value)} character{'s' if len(value) != 1 else ''} long; secrets shorter than "
+                f"{redact.MIN_SECRET_LENGTH} characters are refused (too short to be a real credential, and "
+                "too short to mask in output without masking ordinary words)")
+    return None
+
+
 def resolve_document(doc: Document, env: Mapping[str, str], resolve_env: bool) -> ResolvedDocument:
     out = ResolvedDocument(doc, None)
     lookup: Mapping[str, str] = env if resolve_env else {}
@@ -70,6 +83,10 @@ def _walk(value: Any, path: Path, out: ResolvedDocument, env: Mapping[str, str],
     if secret:
         source = parts[0].name if len(parts) == 1 and not isinstance(parts[0], str) else None
         out.secrets[path] = (result.value, source)
+        if strict and not result.unresolved and result.from_env:
+            problem = _weak_secret(result.value, " and ".join(result.from_env))
+            if problem:
+                out.diagnostics.append(Diagnostic(problem, out.doc.location(path)))
         return value  # the schema checks the reference as written
     if result.from_env and path[:1] == ("connectors",):
         for name in result.from_env:

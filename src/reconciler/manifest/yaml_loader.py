@@ -6,9 +6,11 @@ also where hostile input is refused: oversized files, non-UTF-8 bytes, alias bom
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
+import stat
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +34,8 @@ Path = tuple[Any, ...]
 
 _STR = "tag:yaml.org,2002:str"
 _MERGE = "tag:yaml.org,2002:merge"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
 _constructor = yaml.constructor.SafeConstructor()
 _SCALARS = {
     "tag:yaml.org,2002:null": lambda n: None,
@@ -128,9 +132,21 @@ class _Builder:
                                                    self.loc(node)))
                 return node.value
             try:
-                return make(node)
+                value = make(node)
             except (ValueError, yaml.YAMLError):
                 return node.value
+            if isinstance(value, float) and not math.isfinite(value):
+                # JSON has no NaN or Infinity; a platform would refuse it (or store garbage) at apply
+                self.diagnostics.append(Diagnostic(
+                    f"{node.value!r} is {'NaN' if math.isnan(value) else 'infinite'}, which no field accepts; "
+                    "write a finite number (or quote it to mean text)", self.loc(node)))
+            return value
+        if node.tag not in (_MAP, _SEQ):
+            # implicit resolution only ever gives !!map and !!seq: anything else was written (!!set,
+            # !!omap, !!python/..., !Custom), and the manifest language has no tags
+            self.diagnostics.append(Diagnostic(f"unsupported YAML tag {node.tag!r} on a "
+                                               f"{'mapping' if isinstance(node, yaml.MappingNode) else 'list'}; "
+                                               "remove the tag", self.loc(node)))
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
         if isinstance(node, yaml.MappingNode):
@@ -151,6 +167,10 @@ class _Builder:
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
                 self.diagnostics.append(Diagnostic("a mapping key must be a plain string", self.loc(key_node)))
+                continue
+            if key_node.tag not in _SCALARS:  # plain keys resolve to str/int/bool/...; others were written
+                self.diagnostics.append(Diagnostic(f"unsupported YAML tag {key_node.tag!r} on a key; write a plain "
+                                                   "key", self.loc(key_node)))
                 continue
             key = key_node.value  # keys are names: keep the text as written (`1:` is the name "1")
             kpath = path + (key,)
@@ -289,11 +309,17 @@ def _syntax_hint(text: str, line: int) -> str:
 def load_file(file: str) -> tuple[Document | None, list[Diagnostic]]:
     """Read FILE; on problems return no document (or a partial one) and every diagnostic found."""
     try:
-        size = os.path.getsize(file)
-        if size > MAX_BYTES:
-            return None, [Diagnostic(f"file is {size / 1048576:.1f} MB; manifests are limited to "
-                                     f"{MAX_BYTES // 1048576} MB (split it into several files)", Location(file, 1, 1))]
-        with open(file, "rb") as fh:
+        # O_NONBLOCK: a FIFO swapped in after collect's check opens at once instead of hanging
+        with os.fdopen(os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                return None, [Diagnostic("not a regular file (a FIFO or device?); refusing to read it",
+                                         Location(file, 1, 1))]
+            size = st.st_size
+            if size > MAX_BYTES:
+                return None, [Diagnostic(f"file is {size / 1048576:.1f} MB; manifests are limited to "
+                                         f"{MAX_BYTES // 1048576} MB (split it into several files)",
+                                         Location(file, 1, 1))]
             raw = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         return None, [Diagnostic(f"cannot read: {exc.strerror or exc}", Location(file, 1, 1))]

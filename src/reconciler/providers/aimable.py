@@ -14,11 +14,11 @@ header the server shows and refuses to plan from a full page it cannot see past 
 from __future__ import annotations
 
 from typing import Any, Iterable, Iterator, Mapping
-from urllib.parse import quote
 
 import httpx
 
 from ..errors import ProviderError
+from ..http import seg
 from ..model import Connector, LiveConnector, Secret
 from . import paging
 from .base import Capabilities, ConnectorStatus, Provider, SyncJob, sync_status
@@ -123,10 +123,10 @@ class AimableProvider(Provider):
     @staticmethod
     def _base(target: str | None) -> str:
         space, collection = split_target(target)
-        return f"v1/spaces/{quote(space, safe='')}/collections/{quote(collection, safe='')}/connectors"
+        return f"v1/spaces/{seg(space)}/collections/{seg(collection)}/connectors"
 
     def _one(self, live: LiveConnector) -> str:
-        return f"{self._base(live.target)}/{quote(live.id, safe='')}"
+        return f"{self._base(live.target)}/{seg(live.id)}"
 
     # -- identity and projection ----------------------------------------------------------------
     def credential_template(self, live: LiveConnector) -> dict[str, str | None]:
@@ -220,7 +220,7 @@ class AimableProvider(Provider):
         return _sync_job(data["data"])
 
     def get_sync(self, live: LiveConnector, job_id: str) -> SyncJob:
-        data = self.http.json("GET", f"{self._one(live)}/sync/{quote(job_id, safe='')}", kind="sync")
+        data = self.http.json("GET", f"{self._one(live)}/sync/{seg(job_id)}", kind="sync")
         return _sync_job(data["data"])
 
     def cancel_sync(self, live: LiveConnector, job_id: str) -> SyncJob:

@@ -47,6 +47,7 @@ from typing import Any, Generator, Iterable, Iterator
 import httpx
 
 from ..errors import NotFound, ProviderError
+from ..http import seg
 from ..model import Connector, LiveConnector, Schedule
 from . import airweave_configs as configs
 from .base import Capabilities, ConnectorStatus, NothingToSync, Provider, SyncJob
@@ -297,7 +298,7 @@ class AirweaveProvider(Provider):
         yield from self._pages({})
 
     def read(self, live: LiveConnector) -> LiveConnector:
-        return self._from_detail(self.http.json("GET", f"source-connections/{live.id}", kind="get"))
+        return self._from_detail(self.http.json("GET", f"source-connections/{seg(live.id)}", kind="get"))
 
     def lookup(self, connector: Connector) -> LiveConnector | None:
         # names are not unique on the platform: the newest match is the create we lost
@@ -316,7 +317,7 @@ class AirweaveProvider(Provider):
             return {"type": "oauth_browser"}
         if method != "direct":
             return {}
-        info = self.http.json("GET", f"sources/{live.source}", kind="get", ok_404=True) or {}
+        info = self.http.json("GET", f"sources/{seg(live.source)}", kind="get", ok_404=True) or {}
         fields = (info.get("auth_fields") or {}).get("fields") or []
         return {str(f["name"]): None for f in fields if isinstance(f, dict) and f.get("name")}
 
@@ -400,17 +401,17 @@ class AirweaveProvider(Provider):
             schedule = None
         if not body:
             return self.read(live)
-        updated = self.http.json("PATCH", f"source-connections/{live.id}", kind="update", json=body)
+        updated = self.http.json("PATCH", f"source-connections/{seg(live.id)}", kind="update", json=body)
         if schedule is not None:
             # config (or anything) together with schedule {cron: null} is a 500 on the real server:
             # the second, idempotent PATCH removes the schedule; a crash between the two leaves a
             # plan that shows only the schedule change
-            updated = self.http.json("PATCH", f"source-connections/{live.id}", kind="update",
+            updated = self.http.json("PATCH", f"source-connections/{seg(live.id)}", kind="update",
                                      json={"schedule": schedule})
         return self._from_detail(updated)
 
     def delete(self, live: LiveConnector) -> None:
-        self.http.request("DELETE", f"source-connections/{live.id}", kind="delete", ok_404=True)
+        self.http.request("DELETE", f"source-connections/{seg(live.id)}", kind="delete", ok_404=True)
 
     # -- syncs ------------------------------------------------------------------------------
     @staticmethod
@@ -419,7 +420,7 @@ class AirweaveProvider(Provider):
 
     def _jobs(self, live: LiveConnector, limit: int = 100) -> list[dict[str, Any]]:
         try:
-            return self.http.json("GET", f"source-connections/{live.id}/jobs", kind="sync_status",
+            return self.http.json("GET", f"source-connections/{seg(live.id)}/jobs", kind="sync_status",
                                   params={"limit": limit}) or []
         except ProviderError as exc:
             if self._is_no_sync(exc):
@@ -428,7 +429,7 @@ class AirweaveProvider(Provider):
 
     def trigger_sync(self, live: LiveConnector) -> SyncJob:
         try:
-            job = self.http.json("POST", f"source-connections/{live.id}/run", kind="sync")
+            job = self.http.json("POST", f"source-connections/{seg(live.id)}/run", kind="sync")
         except ProviderError as exc:
             if self._is_no_sync(exc):
                 raise NothingToSync(f"{live.name or live.id} {NO_SYNC}") from None
@@ -450,7 +451,7 @@ class AirweaveProvider(Provider):
 
     def cancel_sync(self, live: LiveConnector, job_id: str) -> SyncJob:
         try:
-            self.http.json("POST", f"source-connections/{live.id}/jobs/{job_id}/cancel", kind="sync")
+            self.http.json("POST", f"source-connections/{seg(live.id)}/jobs/{seg(job_id)}/cancel", kind="sync")
         except ProviderError as exc:
             # 400: already cancelled or finished (409 on older servers); report how it ended
             if exc.status not in (400, 409):
@@ -458,7 +459,7 @@ class AirweaveProvider(Provider):
         return self.get_sync(live, job_id)
 
     def status(self, live: LiveConnector) -> ConnectorStatus:
-        body = self.http.json("GET", f"source-connections/{live.id}", kind="get")
+        body = self.http.json("GET", f"source-connections/{seg(live.id)}", kind="get")
         auth_url = (body.get("auth") or {}).get("auth_url")
         if body.get("sync_id") is None and (body.get("auth") or {}).get("authenticated", True):
             return ConnectorStatus(status=body.get("status"), auth_url=auth_url, note=f"no sync: {NO_SYNC_NOTE}")

@@ -30,6 +30,7 @@ from urllib.parse import quote
 import httpx
 
 from ..errors import ProviderError
+from ..http import seg
 from ..model import Connector, LiveConnector, Secret
 from ..scope_rules import CONNECTORS_API as TYPES
 from ..scope_rules import CONNECTORS_API_DEFAULTS as CONFIG_DEFAULTS
@@ -220,11 +221,11 @@ class ConnectorsApiProvider(Provider):
         )
 
     def trigger_sync(self, live: LiveConnector) -> SyncJob:
-        body = self.http.json("POST", f"v1/connectors/{live.id}/sync", kind="sync", safe_to_retry=True)
+        body = self.http.json("POST", f"v1/connectors/{seg(live.id)}/sync", kind="sync", safe_to_retry=True)
         return self._job(body["data"])
 
     def get_sync(self, live: LiveConnector, job_id: str) -> SyncJob:
-        body = self.http.json("GET", f"v1/connectors/{live.id}/sync/{job_id}", kind="sync_status")
+        body = self.http.json("GET", f"v1/connectors/{seg(live.id)}/sync/{seg(job_id)}", kind="sync_status")
         return self._job(body["data"])
 
     def status(self, live: LiveConnector) -> ConnectorStatus:

@@ -24,9 +24,10 @@ def workdir(manifest_root: str) -> Path:
 
 def open_backend(manifest: Manifest, *, path_override: str | None = None, sandbox: bool = False) -> StateBackend:
     cfg = manifest.state
+    base = Path(manifest.root) if Path(manifest.root).is_dir() else Path(manifest.root).parent
     if sandbox:
-        return FileBackend(workdir(manifest.root) / "sandbox" / "state.json")
-    if path_override:
+        return FileBackend(_inside(workdir(manifest.root) / "sandbox" / "state.json", base))
+    if path_override:  # chosen on the command line (by the CI), not by the manifests
         return FileBackend(path_override)
     if cfg.backend == "postgres":
         from .postgres import PostgresBackend  # imported lazily: psycopg is only needed here
@@ -34,9 +35,26 @@ def open_backend(manifest: Manifest, *, path_override: str | None = None, sandbo
         assert cfg.dsn is not None
         return PostgresBackend(cfg.dsn.reveal(), name=cfg.name or state_name(manifest.root))
     if cfg.path:
-        base = Path(manifest.root) if Path(manifest.root).is_dir() else Path(manifest.root).parent
-        return FileBackend(base / cfg.path)
-    return FileBackend(workdir(manifest.root) / "state.json")
+        return FileBackend(_inside(base / cfg.path, base))
+    return FileBackend(_inside(workdir(manifest.root) / "state.json", base))
+
+
+def _inside(path: Path, base: Path) -> Path:
+    """PATH, refused when it (its directory, the journal or the lock beside it) resolves outside BASE.
+
+    A pull request can commit ``.reconcile`` (or ``state.json.journal``) as a symlink to anywhere on
+    the CI runner; apply would then write the state, and fold the journal, there.
+    """
+    root = base.resolve()
+    for candidate in (path, path.with_name(path.name + ".journal"), path.with_name("state.lock")):
+        real = candidate.resolve()
+        if real != root and root not in real.parents:
+            link = next((p for p in [candidate, *candidate.parents] if p.is_symlink()), candidate)
+            raise ReconcileError(
+                f"state {candidate}: resolves to {real}, outside the manifest directory {root} (through the symlink "
+                f"{link}); remove the symlink (state lives in a real directory beside the manifests), or pass "
+                "--state PATH")
+    return path
 
 
 def state_name(manifest_root: str) -> str:
