@@ -31,19 +31,29 @@ HOSTILE = Path(__file__).parent / "hostile"
 FULL = os.environ.get("RECONCILE_FULL_MATRIX") == "1"
 KEY = "hostile-api-key-00000"
 BASE_ENV = {"P_KEY": KEY, "TOK": "hostile-token-11111"}
-_HEADER = re.compile(rb"^# (expect|env): (.*)$")
+_HEADER = re.compile(rb"^# (expect|env|never): (.*)$")
 
 
 def _headers(path: Path) -> tuple[list[str], dict[str, str]]:
     expects, env = [], {}
-    for raw in path.read_bytes().splitlines()[:5]:
+    for raw in path.read_bytes().splitlines()[:8]:
         m = _HEADER.match(raw)
         if m and m.group(1) == b"expect":
             expects.append(m.group(2).decode())
-        elif m:
+        elif m and m.group(1) == b"env":
             name, value = m.group(2).decode().split("=", 1)
             env[name] = ast.literal_eval(value)
     return expects, env
+
+
+def _never(path: Path) -> list[str]:
+    """``# never: TEXT`` headers (TEXT with Python escapes): what no output may contain."""
+    out = []
+    for raw in path.read_bytes().splitlines()[:8]:
+        m = _HEADER.match(raw)
+        if m and m.group(1) == b"never":
+            out.append(ast.literal_eval('"' + m.group(2).decode() + '"'))
+    return out
 
 
 def _generated(tmp: Path) -> list[Path]:
@@ -66,6 +76,7 @@ def _generated(tmp: Path) -> list[Path]:
 
 
 CASES = sorted(HOSTILE.glob("*.yaml"))
+VALID = sorted((HOSTILE / "valid").glob("*.yaml"))
 
 _DRIVER = r"""
 import contextlib, io, json, os, sys, traceback
@@ -79,7 +90,7 @@ for case in cases:
     code, crash = None, None
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            cli.main([case["command"], case["file"]])
+            cli.main(case["argv"] if "argv" in case else [case["command"], case["file"]])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
@@ -145,7 +156,7 @@ def _figures(inputs: int, runs: int) -> None:
 
 
 REAL_PROCESS = ["alias-bomb", "tag-python-object", "unicode-rtl-override", "nul-byte", "state-path-traversal",
-                "env-value-with-newline"]
+                "env-value-with-newline", "airstore-target-dotdot", "empty-secret", "url-port-range", "tag-on-key"]
 
 
 @pytest.mark.parametrize("path", [p for p in CASES if FULL or p.stem in REAL_PROCESS], ids=lambda p: p.stem)
@@ -177,3 +188,303 @@ def test_loader_fuzz_never_crashes(tmp_path_factory, data):
             assert d.message
             if d.location is not None:
                 assert d.location.line >= 1
+
+
+# -- issue 13: every hostile manifest through validate, plan and apply -----------------------------
+OTHER_SECRET = "AKIA-hostile-other-secret-9999"
+
+
+def _driver(cases: list[dict]) -> list[dict]:
+    proc = subprocess.run([sys.executable, "-c", _DRIVER], input=json.dumps(cases), capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "NO_COLOR": "1", "CI": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def _isolated(src: Path, tmp: Path) -> Path:
+    """A copy of one case in a directory of its own (its .reconcile/ state stays out of the repo)."""
+    dest = tmp / src.stem / src.name
+    dest.parent.mkdir(parents=True)
+    dest.write_bytes(src.read_bytes())
+    return dest
+
+
+def test_every_hostile_manifest_through_validate_plan_and_apply(tmp_path, emulator, target):
+    """Invalid cases fail each command before any call; valid hostile ones plan and apply, showing
+    their text escaped or masked. No run prints a traceback, and no secret (nor a variable read into a
+    plain field) ever appears in any output."""
+    live = emulator("airweave", targets=["coll-one"], api_key=KEY)
+    runs = []
+    for src in CASES + VALID:
+        path = _isolated(src, tmp_path)
+        _, env = _headers(src)
+        url = live.url if src in VALID else target.url
+        for argv in (["validate", str(path)], ["plan", str(path)], ["plan", "--format", "markdown", str(path)],
+                     ["apply", "--yes", str(path)], ["plan", "--format", "json", str(path)]):
+            runs.append({"argv": argv, "src": str(src), "env": {**BASE_ENV, "P_URL": url, **env}})
+    results = _driver(runs)
+    failures = []
+    for run, result in zip(runs, results):
+        src, what = Path(run["src"]), " ".join(run["argv"][:-1]) + " " + Path(run["src"]).name
+        out = result["output"]
+        try:
+            assert result["crash"] is None and "Traceback" not in out, f"traceback\n{result['crash'] or out}"
+            for secret in (KEY, BASE_ENV["TOK"], OTHER_SECRET):
+                assert secret not in out, f"{secret!r} leaked:\n{out}"
+            if src in VALID:
+                assert result["code"] == 0, f"exit {result['code']}\n{out}"
+                for text in _never(src):
+                    assert text not in out, f"{text!r} printed raw:\n{out}"
+                if run["argv"][0] == "plan" and len(run["argv"]) == 2:
+                    for text in _headers(src)[0]:
+                        assert text in out, f"expected {text!r} in\n{out}"
+            else:
+                assert result["code"] == 1 and re.search(re.escape(src.name) + r":\d+", out), f"exit {result['code']}\n{out}"
+        except AssertionError as exc:
+            failures.append(f"{what}: {str(exc)[:1500]}")
+    assert not failures, f"{len(failures)} of {len(runs)} runs misbehaved:\n\n" + "\n\n".join(failures)
+    assert live.stats["requests"].get("create", 0) >= len(VALID) or live.stats["requests"]["total"] > len(VALID)
+
+
+# -- one CLI test per bullet ------------------------------------------------------------------------
+MANIFEST = """version: 1
+providers:
+  aw:
+    type: airweave
+    url: {url}
+    api_key: ${{P_KEY}}
+{extra}connectors:
+  repo-docs:
+    provider: aw
+    source: github
+    target: coll-one
+    description: {description}
+    scope:
+      repo_name: org/x
+      branch: {branch}
+    credentials:
+      personal_access_token: ${{TOK}}
+"""
+
+
+def _manifest(tmp: Path, *, url: str, description: str = "plain", branch: str = "main", extra: str = "") -> Path:
+    tmp.mkdir(parents=True, exist_ok=True)
+    path = tmp / "connectors.yaml"
+    path.write_text(MANIFEST.format(url=url, description=description, branch=branch, extra=extra))
+    return path
+
+
+def _outbound_ip() -> str | None:
+    """An address of this machine that is not loopback (the source address of the default route)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # UDP: nothing is sent
+            ip = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if ip.startswith("127.") or ip == "0.0.0.0" else ip
+
+
+def test_the_api_key_goes_only_to_hosts_the_ci_allows(tmp_path):
+    """A PR that points `url:` at its own server gets no key: refused before any call, naming the
+    url's FILE:LINE and how the CI (not the manifest) allows a host; RECONCILE_ALLOWED_HOSTS does."""
+    from reconciler.emulators import EmulatorConfig, RunningEmulator
+
+    ip = _outbound_ip()
+    if ip is None:
+        pytest.skip("no non-loopback address to serve an emulator on")
+    with RunningEmulator("airweave", EmulatorConfig(api_key=KEY, targets=["coll-one"]), host=ip) as emu:
+        path = _manifest(tmp_path, url=emu.url, extra="")
+        path.write_text(path.read_text().replace("    api_key:", "    allow_insecure_http: true\n    api_key:"))
+        for command in (["plan"], ["apply", "--yes"], ["status"]):
+            r = run_cli(*command, str(path), env=BASE_ENV)
+            assert r.code == 1 and "Traceback" not in r.output, r.output
+            assert f"{path}:5:10" in r.stderr and f"refusing to send credentials to '{ip}'" in r.stderr, r.output
+            assert f"RECONCILE_ALLOWED_HOSTS={ip}" in r.stderr and "api.airweave.ai" in r.stderr
+        assert emu.stats["requests"].get("total", 0) == 0
+        r = run_cli("plan", str(path), env={**BASE_ENV, "RECONCILE_ALLOWED_HOSTS": f"other.example, {ip}"})
+        assert r.code == 0, r.output
+        assert emu.stats["requests"]["total"] > 0
+
+
+def test_allowed_hosts_rule():
+    from reconciler.http import host_allowed
+
+    official = ["api.airweave.ai"]
+    assert host_allowed("API.airweave.ai.", official, [])
+    assert host_allowed("127.0.0.1", official, []) and host_allowed("::1", official, []) and host_allowed("localhost", official, [])
+    assert not host_allowed("api.airweave.ai.evil.example", official, [])
+    assert not host_allowed("evil.example", official, [])
+    assert host_allowed("a.corp.example", official, ["*.corp.example"])
+    assert not host_allowed("corp.example", official, ["*.corp.example"])
+    assert not host_allowed("xcorp.example", official, ["*.corp.example"])
+
+
+def test_sandbox_is_unaffected_by_the_host_rule(tmp_path):
+    path = _manifest(tmp_path, url="https://evil.example.invalid")
+    r = run_cli("plan", str(path), "--sandbox", env={})
+    assert r.code == 0, r.output
+
+
+def test_a_variable_read_into_a_plain_field_is_masked_unless_public(tmp_path, emulator):
+    emu = emulator("airweave", targets=["coll-one"], api_key=KEY)
+    path = _manifest(tmp_path, url=emu.url, description='"key: ${OTHER_SECRET}"')
+    env = {**BASE_ENV, "OTHER_SECRET": OTHER_SECRET}
+    for fmt in ("text", "markdown", "json"):
+        r = run_cli("plan", "--format", fmt, str(path), env=env)
+        assert r.code == 0 and OTHER_SECRET not in r.output, r.output
+        assert "key: (from $OTHER_SECRET)" in r.stdout, r.stdout
+    saved = tmp_path / "plan.json"
+    r = run_cli("plan", "-o", str(saved), str(path), env=env)
+    assert r.code == 0 and OTHER_SECRET not in saved.read_text()
+    r = run_cli("apply", str(saved), env=env)  # the masked saved plan still applies: nothing moved since
+    assert r.code == 0 and OTHER_SECRET not in r.output, r.output
+    path.write_text(path.read_text().replace("key: ${OTHER_SECRET}", "${OTHER_SECRET}"))
+    r = run_cli("plan", str(path), env={**env, "RECONCILE_PUBLIC_VARS": "OTHER_*"})
+    assert r.code == 0 and f'"key: {OTHER_SECRET}" -> "{OTHER_SECRET}"' in r.stdout, r.stdout
+
+
+def _fenced_blocks(markdown: str) -> list[str]:
+    """Each ```diff block's content, parsed as CommonMark does: closed by a run at least as long."""
+    blocks, fence, current = [], None, []
+    for line in markdown.split("\n"):
+        if fence is None:
+            m = re.fullmatch(r"(`{3,})diff", line)
+            if m:
+                fence, current = m.group(1), []
+        elif re.fullmatch(r"`{%d,}" % len(fence), line):
+            blocks.append("\n".join(current))
+            fence = None
+        else:
+            current.append(line)
+    assert fence is None, "a code block is left open"
+    return blocks
+
+
+def test_a_fence_or_details_tag_in_a_value_stays_inside_the_pr_comments_code_block(tmp_path, emulator):
+    emu = emulator("airweave", targets=["coll-one"], api_key=KEY)
+    evil = "main\\n````````\\n</details>\\n<img src=x onerror=alert(1)>\\n```"
+    path = _manifest(tmp_path, url=emu.url, branch=f'"{evil}"', description='"a ``` b"')
+    r = run_cli("plan", "--format", "markdown", str(path), env=BASE_ENV)
+    assert r.code == 0, r.output
+    blocks = _fenced_blocks(r.stdout)
+    assert len(blocks) == 1 and "</details>" in blocks[0] and "onerror" in blocks[0], r.stdout
+    outside = re.sub(r"^(`{3,})diff\n.*?^\1$", "", r.stdout, flags=re.S | re.M)
+    assert outside.count("</details>") == 1 and "<img" not in outside, outside
+
+
+def test_control_characters_are_escaped_in_text_markdown_errors_and_state(tmp_path, emulator):
+    emu = emulator("airweave", targets=["coll-one"], api_key=KEY)
+    path = _manifest(tmp_path, url=emu.url, description='"ok\\e[2J\\e]0;title\\a\\rX\\0\\u202eevil\\u2066"')
+    raw = ["\x1b", "\r", "\x00", "\x07", "\u202e", "\u2066"]
+    outputs = [run_cli("plan", str(path), env=BASE_ENV), run_cli("plan", "--format", "markdown", str(path), env=BASE_ENV),
+               run_cli("apply", "--yes", str(path), env=BASE_ENV), run_cli("state", "show", str(path), "repo-docs"),
+               run_cli("state", "list", str(path)), run_cli("status", str(path), env=BASE_ENV)]
+    for r in outputs:
+        assert "Traceback" not in r.output, r.output
+        assert not [c for c in raw if c in r.output], repr(r.output)
+    assert "\\u001b[2J" in outputs[0].stdout and "\\u202eevil" in outputs[0].stdout, outputs[0].stdout
+    # errors: a manifest error quoting such a value
+    bad = tmp_path / "bad"
+    _manifest(bad, url=emu.url).write_text(_manifest(bad, url=emu.url).read_text().replace(
+        "target: coll-one", 'target: "coll\\e[31m\\u202e"'))
+    r = run_cli("validate", str(bad / "connectors.yaml"), env=BASE_ENV)
+    assert r.code == 1 and "connectors.yaml:11" in r.stderr and not [c for c in raw if c in r.output], repr(r.output)
+
+
+def test_escaping_keeps_only_the_tools_own_colours():
+    from reconciler.textsafe import escape, escape_keeping_colour, fence_for
+
+    assert escape("a\x1b[2Jb\r\u202e\x00\tc\n") == "a\\u001b[2Jb\\u000d\\u202e\\u0000\tc\n"
+    assert escape_keeping_colour("\x1b[31mred\x1b[0m \x1b]0;t\x07") == "\x1b[31mred\x1b[0m \\u001b]0;t\\u0007"
+    assert fence_for("a ```` b") == "`````" and fence_for("plain") == "```"
+
+
+def test_path_segments_are_percent_encoded_and_dot_segments_refused(tmp_path, emulator):
+    """An Airstore workspace with URL-active characters reaches the server as one segment; `..`
+    never reaches it (refused at validate, FILE:LINE, no call)."""
+    from reconciler.errors import ProviderError
+    from reconciler.http import seg
+
+    assert seg("a/b?c#d%e") == "a%2Fb%3Fc%23d%25e"
+    for bad in ("", ".", ".."):
+        with pytest.raises(ProviderError):
+            seg(bad)
+    emu = emulator("airstore", targets=["ws-one"], api_key=KEY)
+    path = tmp_path / "a.yaml"
+    text = (HOSTILE / "airstore-target-dotdot.yaml").read_text()
+    path.write_text(text)
+    r = run_cli("plan", str(path), env={**BASE_ENV, "P_URL": emu.url})
+    assert r.code == 1 and "a.yaml:13" in r.stderr and "'.' and '..' are not names" in r.stderr, r.output
+    assert emu.stats["requests"].get("total", 0) == 0
+    path.write_text(text.replace("target: ../../../admin/ws", 'target: "ws-one?admin=1#x"'))
+    r = run_cli("plan", str(path), env={**BASE_ENV, "P_URL": emu.url})
+    assert "Traceback" not in r.output, r.output
+    # the workspace did not exist under that whole name: the query never became a query
+    assert emu.stats["requests"].get("total", 0) >= 1
+    aimable = emulator("aimable", targets=["space-one/coll-one"], api_key=KEY)
+    path.write_text((HOSTILE / "aimable-target-dotdot.yaml").read_text())
+    r = run_cli("apply", "--yes", str(path), env={**BASE_ENV, "P_URL": aimable.url})
+    assert r.code == 1 and "'.' and '..' are not names" in r.stderr and aimable.stats["requests"].get("total", 0) == 0
+
+
+def test_manifest_symlinks_out_of_the_directory_fifos_and_devices_are_refused_unread(tmp_path):
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("version: 1\n")
+    root = tmp_path / "m"
+    root.mkdir()
+    (root / "link.yaml").symlink_to(outside)
+    os.mkfifo(root / "pipe.yaml")
+    r = run_cli("validate", str(root), timeout=20)
+    assert r.code == 1 and "Traceback" not in r.output, r.output
+    assert f"{root / 'link.yaml'}:1:1: is a symlink to {outside}" in r.stderr, r.stderr
+    assert f"{root / 'pipe.yaml'}:1:1: is a FIFO" in r.stderr, r.stderr
+    r = run_cli("validate", str(root / "pipe.yaml"), timeout=20)
+    assert r.code == 1 and "is a FIFO" in r.stderr, r.output
+    r = run_cli("validate", "/dev/zero", timeout=20)
+    assert r.code == 1 and "/dev/zero:1:1: is a device" in r.stderr, r.output
+    inside = root / "sub"
+    inside.mkdir()
+    (inside / "real.yaml").write_text("version: 1\n")
+    (root / "alias.yaml").symlink_to(inside / "real.yaml")  # inside the directory: fine
+    (root / "link.yaml").unlink()
+    (root / "pipe.yaml").unlink()
+    r = run_cli("validate", str(root))
+    assert r.code == 0, r.output
+
+
+@pytest.mark.parametrize("link", [".reconcile", ".reconcile/state.json.journal", ".reconcile/state.json"])
+def test_a_state_that_resolves_outside_the_directory_is_refused_before_any_call(tmp_path, emulator, link):
+    emu = emulator("airweave", targets=["coll-one"], api_key=KEY)
+    root = tmp_path / "m"
+    path = _manifest(root, url=emu.url)
+    away = tmp_path / "away"
+    away.mkdir()
+    (root / ".reconcile").mkdir(exist_ok=True) if link != ".reconcile" else None
+    (root / link).symlink_to(away if link == ".reconcile" else away / "x")
+    r = run_cli("apply", "--yes", str(path), env=BASE_ENV)
+    assert r.code == 1 and "Traceback" not in r.output, r.output
+    assert "state " in r.stderr and f"outside the manifest directory {root.resolve()}" in r.stderr, r.stderr
+    assert emu.stats["requests"].get("total", 0) == 0 and list(away.iterdir()) == []
+
+
+def test_an_empty_secret_is_an_error_naming_the_variable(tmp_path, emulator):
+    emu = emulator("airweave", targets=["coll-one"], api_key=KEY)
+    path = _manifest(tmp_path, url=emu.url)
+    for command in (["validate"], ["plan"], ["apply", "--yes"]):
+        r = run_cli(*command, str(path), env={**BASE_ENV, "TOK": ""})
+        assert r.code == 1 and f"{path}:18:30: TOK is empty" in r.stderr, r.output
+    r = run_cli("validate", "--no-env", str(path), env={"TOK": ""})
+    assert r.code == 0, r.output
+    assert emu.stats["requests"].get("total", 0) == 0
+
+
+def test_secrets_too_short_to_mask_are_refused(tmp_path, emulator):
+    emu = emulator("airweave", targets=["coll-one"], api_key="abc")
+    path = _manifest(tmp_path, url=emu.url)
+    r = run_cli("plan", str(path), env={**BASE_ENV, "P_KEY": "abc"})
+    assert r.code == 1 and f"{path}:6:14: P_KEY is 3 characters long" in r.stderr, r.output
+    assert "abc" not in r.stderr.replace("characters", "")
+    assert emu.stats["requests"].get("total", 0) == 0

@@ -149,7 +149,46 @@ def manifest_md() -> str:
             out += ["```json", json.dumps(node, indent=2, sort_keys=True), "```"]
         if node.get("errorMessage") and "properties" in node:
             out += ["", f"Rule: {node['errorMessage']}."]
+    out += ["", *_UNTRUSTED]
     return "\n".join(out).rstrip() + "\n"
+
+
+# handwritten: rules the schema cannot express, for manifests that arrive in pull requests
+_UNTRUSTED = """## Manifests from pull requests
+
+CI runs `reconcile plan` on a pull request with the platforms' API keys in its environment, so a
+manifest is treated as untrusted input:
+
+- **Keys go only to allowed hosts.** Every call (plan, apply, status, sync, import, drift) goes to
+  the provider type's official API host (the *default URL* column of `docs/providers.md`), to
+  loopback (emulators, `--sandbox`), or to a host listed in the CI's environment:
+  `RECONCILE_ALLOWED_HOSTS=airweave.corp.example,*.nango.corp.example` (comma-separated; `*.` allows
+  subdomains). A manifest cannot allow a host. Any other `url:` is refused before the first call,
+  naming the provider and the `url:`'s FILE:LINE.
+- **`${VAR}` outside secrets is masked.** A connector field may read a variable
+  (`target: ${COLLECTION}`), but a pull request could read any variable of the CI that way
+  (`description: "${AWS_SECRET_ACCESS_KEY}"`). So plans (text, Markdown, JSON, saved plans) and
+  error messages show such a value as `(from $VAR)`, unless the CI lists the variable in
+  `RECONCILE_PUBLIC_VARS` (comma-separated names, `PREFIX_*` patterns). Values of 4 characters
+  or more are masked wherever they appear in a shown value, shorter ones when they are the whole
+  value. Only display is masked: the platform and the state get the real value.
+- **Secrets** (`credentials`, `api_key`, `dsn`) must come from `${VAR}`; an empty (or blank) value is
+  an error naming the variable (GitHub Actions turns a missing secret into `""`), and so is one
+  shorter than 4 characters (too short to mask in output).
+- **Untrusted text is shown escaped**: control characters (ESC, CR, NUL, ...) and bidi overrides
+  print as `\\uXXXX` in every output; a PR comment's code block is fenced longer than any backtick
+  run it holds, so a value cannot close it or the `<details>` around it.
+- **Validate refuses** (with FILE:LINE) what would fail later or mislead: names and values ending
+  in a line break; `target`, `member` and `source` with control characters or `.`/`..` path
+  segments (they go into URL paths; every segment is percent-encoded as well); provider urls with
+  whitespace or CR/LF, a bad IPv6 literal, a non-numeric, out-of-range or zero port, `user:password@`,
+  a query or fragment; NaN and ±Infinity; YAML tags on keys, mappings and lists; a cron that never
+  fires (`0 0 31 2 *`); an `every` longer than 366 days (use `manual: true`); a state `path` outside
+  the manifest directory, inside `.git/`, or onto a manifest.
+- **Files**: a manifest that is a symlink leading outside the manifest directory, a FIFO or a
+  device is refused without being read; so is a state file, journal or `.reconcile` directory that
+  resolves outside the manifest directory through a symlink.
+""".split("\n")
 
 
 def _help(command: click.Command, ctx: click.Context) -> str:

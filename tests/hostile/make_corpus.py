@@ -5,6 +5,11 @@ Each case is one hostile or malformed manifest. Optional headers (ASCII, at the 
 ``# expect: TEXT`` must appear in the CLI's error output; ``# env: NAME='value'`` sets a variable.
 Every case must fail `reconcile validate` and `reconcile plan` with exit 1, an error naming
 ``FILE:LINE``, no traceback, and no request to the provider (its url is a live emulator).
+
+``valid/`` holds manifests that are valid but carry hostile text (Markdown fences, ``</details>``,
+terminal escapes, bidi overrides, ``${VAR}`` reads of other variables): validate, plan and apply
+must succeed; ``# expect: TEXT`` must appear in the plan output and ``# never: TEXT`` (a Python
+string literal's content, escapes allowed) must not.
 """
 from __future__ import annotations
 
@@ -33,6 +38,19 @@ def conn(name: str = "good-one", **over: str) -> str:
 
 def with_conn(**over: str) -> str:
     return HEAD + conn(**over)
+
+
+AIRSTORE = HEAD.replace("aw:\n    type: airweave", "aw:\n    type: airstore")
+AIMABLE = HEAD.replace("aw:\n    type: airweave", "aw:\n    type: aimable")
+
+
+def airstore_conn(**over: str) -> str:
+    return conn(**{"source": "gmail", "target": "ws-one", "scope": None,
+                   "credentials": "\n      access_token: ${TOK}", **over})
+
+
+def aimable_conn(**over: str) -> str:
+    return conn(**{"source": "notion", "target": "space-one/coll-one", "scope": None, **over})
 
 
 CASES: dict[str, str | bytes] = {
@@ -123,16 +141,85 @@ CASES: dict[str, str | bytes] = {
     "state-path-absolute": with_conn().replace("providers:", "state:\n  backend: file\n  path: /etc/passwd\nproviders:"),
     "state-path-nul": with_conn().replace("providers:", 'state:\n  backend: file\n  path: "a\\0b"\nproviders:'),
     "state-unknown-backend": with_conn().replace("providers:", "state:\n  backend: s3\nproviders:"),
+    # --- issue 13: values that passed validate and failed later (or never)
+    "name-trailing-newline": "# expect: connector name\n" + HEAD + conn(name='"good-one\\n"'),
+    "provider-name-trailing-newline": "# expect: provider name\n" + with_conn().replace("  aw:\n", '  "aw\\n":\n', 1),
+    "target-trailing-newline": "# expect: target\n" + with_conn(target='"coll-one\\n"'),
+    "repo-name-trailing-newline": "# expect: repo_name\n" + with_conn(
+        scope='\n      repo_name: "org/x\\n"\n      branch: main'),
+    "env-target-trailing-newline": "# env: T='coll-one\\n'\n# expect: line break\n" + with_conn(target="${T}"),
+    "url-bad-ipv6": "# expect: is not a valid URL\n" + with_conn().replace("${P_URL}", '"https://[::g]:8443"'),
+    "url-ipv4-in-brackets": "# expect: is not a valid URL\n" + with_conn().replace("${P_URL}", '"https://[1.2.3.4]"'),
+    "url-crlf-literal": "# expect: line break\n" + with_conn().replace("${P_URL}", '"https://api.airweave.ai\\r\\nX-A: 1"'),
+    "url-port-text": "# expect: Port could not be cast\n" + with_conn().replace("${P_URL}", "https://api.airweave.ai:abc"),
+    "url-port-range": "# expect: Port out of range\n" + with_conn().replace("${P_URL}", "https://api.airweave.ai:99999"),
+    "url-port-zero": "# expect: port 0\n" + with_conn().replace("${P_URL}", "https://api.airweave.ai:0"),
+    "url-userinfo": "# expect: user:password@\n" + with_conn().replace("${P_URL}", "https://ci:hunter22@api.airweave.ai"),
+    "url-env-userinfo": "# env: U='https://ci:hunter22@api.airweave.ai'\n# expect: user:password@\n"
+                        + with_conn().replace("${P_URL}", "${U}"),
+    "url-query": "# expect: query or fragment\n" + with_conn().replace("${P_URL}", "https://api.airweave.ai/?x=1"),
+    "float-nan-in-scope": "# expect: NaN\n" + with_conn(scope="\n      repo_name: org/x\n      branch: .nan"),
+    "float-inf-description": "# expect: infinite\n" + with_conn(description=".inf"),
+    "float-minus-inf-version": "# expect: infinite\n" + with_conn().replace("version: 1", "version: -.inf"),
+    "float-overflow": "# expect: infinite\n" + with_conn(description="1.0e+400"),
+    "cron-february-31": "# expect: never fires\n" + with_conn(schedule='\n      cron: "0 0 31 2 *"'),
+    "cron-april-31": "# expect: never fires\n" + with_conn(schedule='\n      cron: "0 0 31 4 *"'),
+    "every-too-long": "# expect: longer than 366 days\n" + with_conn(schedule="\n      every: 400d"),
+    "every-huge": "# expect: longer than 366 days\n" + with_conn(schedule="\n      every: 99999999999999999999h"),
+    "tag-on-key": "# expect: on a key\n" + HEAD + conn().replace("    source:", "    !k source:"),
+    "tag-python-on-key": "# expect: on a key\n" + HEAD + conn().replace("    target:", "    !!python/name:os.system target:"),
+    "tag-on-mapping": "# expect: on a mapping\n" + with_conn(scope="!custom {repo_name: org/x, branch: main}"),
+    "tag-omap": "# expect: unsupported YAML tag\n" + with_conn(scope="!!omap [{repo_name: org/x}, {branch: main}]"),
+    "tag-on-sequence": "# expect: on a list\n" + with_conn(lifecycle="\n      ignore_changes: !seq [scope]"),
+    "state-path-into-git": "# expect: inside .git/\n" + with_conn().replace(
+        "providers:", "state:\n  backend: file\n  path: .git/hooks/post-checkout\nproviders:"),
+    "state-path-is-manifest": "# expect: is a manifest file\n" + with_conn().replace(
+        "providers:", "state:\n  backend: file\n  path: state-path-is-manifest.yaml\nproviders:"),
+    "empty-secret": "# env: TOK=''\n# expect: TOK is empty\n" + with_conn(),
+    "empty-api-key": "# env: P_KEY=''\n# expect: P_KEY is empty\n" + with_conn(),
+    "blank-secret": "# env: TOK='   '\n# expect: TOK is empty\n" + with_conn(),
+    "short-secret": "# env: TOK='abc'\n# expect: shorter than 4 characters\n" + with_conn(),
+    "one-char-api-key": "# env: P_KEY='k'\n# expect: shorter than 4 characters\n" + with_conn(),
+    # --- issue 13: URL path injection (targets and names go into URL paths)
+    "airstore-target-dotdot": "# expect: '.' and '..' are not names\n" + AIRSTORE + airstore_conn(target="../../../admin/ws"),
+    "airstore-target-dot": "# expect: '.' and '..' are not names\n" + AIRSTORE + airstore_conn(target="."),
+    "airstore-target-control": "# expect: control character\n" + AIRSTORE + airstore_conn(target='"ws\\e[2J"'),
+    "airstore-member-dotdot": "# expect: '.' and '..' are not names\n" + AIRSTORE + airstore_conn(member='".."'),
+    "aimable-target-dotdot": "# expect: '.' and '..' are not names\n" + AIMABLE + aimable_conn(target="../.."),
+    "aimable-collection-dotdot": "# expect: '.' and '..' are not names\n" + AIMABLE + aimable_conn(target="space-one/.."),
+    "aimable-target-newline": "# expect: target\n" + AIMABLE + aimable_conn(target='"space-one/coll-one\\n"'),
+}
+
+# valid manifests that carry hostile text (markup, escapes, variables): they must plan and apply,
+# showing that text escaped or masked; written to valid/
+VALID: dict[str, str] = {
+    "markdown-fence-in-scope": with_conn(
+        scope='\n      repo_name: org/x\n      branch: "main\\n```\\n</details>\\n<img src=x onerror=alert(1)>"'),
+    "long-backtick-run": with_conn(scope='\n      repo_name: org/x\n      branch: "x````````y"'),
+    "escape-in-description": "# never: \\x1b[2J\n# never: \\r\n" + with_conn(description='"hi\\e[2J\\e]0;pwned\\a\\rok"'),
+    "bidi-in-description": "# never: \\u202e\n# never: \\u2066\n" + with_conn(description='"harmless \\u202eevil\\u2066x\\u2069"'),
+    "nul-in-scope": "# never: \\x00\n" + with_conn(scope='\n      repo_name: org/x\n      branch: "ma\\0in"'),
+    "env-in-description": "# env: OTHER_SECRET='AKIA-hostile-other-secret-9999'\n# never: AKIA-hostile-other-secret-9999\n"
+                          "# expect: (from $OTHER_SECRET)\n" + with_conn(description='"${OTHER_SECRET}"'),
+    "env-inside-description": "# env: OTHER_SECRET='AKIA-hostile-other-secret-9999'\n"
+                              "# never: AKIA-hostile-other-secret-9999\n"
+                              + with_conn(description='"leak: ${OTHER_SECRET} :end"'),
+    "env-short-in-branch": "# env: SHORTV='xyz'\n# expect: (from $SHORTV)\n"
+                           + with_conn(scope="\n      repo_name: org/x\n      branch: ${SHORTV}"),
 }
 
 
 def main() -> None:
-    for old in HERE.glob("*.yaml"):
+    for old in [*HERE.glob("*.yaml"), *(HERE / "valid").glob("*.yaml")]:
         old.unlink()
     for name, text in CASES.items():
         data = text.encode() if isinstance(text, str) else text
         (HERE / f"{name}.yaml").write_bytes(data)
-    print(f"{len(CASES)} cases")
+    (HERE / "valid").mkdir(exist_ok=True)
+    for name, text in VALID.items():
+        # one connector name per case: they all apply to the same emulator
+        (HERE / "valid" / f"{name}.yaml").write_text(text.replace("  good-one:\n", f"  {name}:\n"))
+    print(f"{len(CASES)} invalid cases, {len(VALID)} valid hostile cases")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 import os
 import re
-import sys
 import stat
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
