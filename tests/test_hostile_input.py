@@ -417,13 +417,8 @@ def test_path_segments_are_percent_encoded_and_dot_segments_refused(tmp_path, em
     text = (HOSTILE / "airstore-target-dotdot.yaml").read_text()
     path.write_text(text)
     r = run_cli("plan", str(path), env={**BASE_ENV, "P_URL": emu.url})
-    assert r.code == 1 and "a.yaml:13" in r.stderr and "'.' and '..' are not names" in r.stderr, r.output
+    assert r.code == 1 and "a.yaml:12:13" in r.stderr and "'.' and '..' are not names" in r.stderr, r.output
     assert emu.stats["requests"].get("total", 0) == 0
-    path.write_text(text.replace("target: ../../../admin/ws", 'target: "ws-one?admin=1#x"'))
-    r = run_cli("plan", str(path), env={**BASE_ENV, "P_URL": emu.url})
-    assert "Traceback" not in r.output, r.output
-    # the workspace did not exist under that whole name: the query never became a query
-    assert emu.stats["requests"].get("total", 0) >= 1
     aimable = emulator("aimable", targets=["space-one/coll-one"], api_key=KEY)
     path.write_text((HOSTILE / "aimable-target-dotdot.yaml").read_text())
     r = run_cli("apply", "--yes", str(path), env={**BASE_ENV, "P_URL": aimable.url})
@@ -475,7 +470,7 @@ def test_an_empty_secret_is_an_error_naming_the_variable(tmp_path, emulator):
     path = _manifest(tmp_path, url=emu.url)
     for command in (["validate"], ["plan"], ["apply", "--yes"]):
         r = run_cli(*command, str(path), env={**BASE_ENV, "TOK": ""})
-        assert r.code == 1 and f"{path}:18:30: TOK is empty" in r.stderr, r.output
+        assert r.code == 1 and f"{path}:17:30: TOK is empty" in r.stderr, r.output
     r = run_cli("validate", "--no-env", str(path), env={"TOK": ""})
     assert r.code == 0, r.output
     assert emu.stats["requests"].get("total", 0) == 0
@@ -488,3 +483,30 @@ def test_secrets_too_short_to_mask_are_refused(tmp_path, emulator):
     assert r.code == 1 and f"{path}:6:14: P_KEY is 3 characters long" in r.stderr, r.output
     assert "abc" not in r.stderr.replace("characters", "")
     assert emu.stats["requests"].get("total", 0) == 0
+
+
+@pytest.mark.parametrize("type_name", ["airweave", "nango", "airstore", "aimable", "connectors-api"])
+def test_every_adapter_percent_encodes_ids_names_and_targets_in_url_paths(type_name):
+    """A platform id, connector name or target holding '/', '?', '#' or '%' stays one path segment
+    (captured in-process: the request never leaves the test)."""
+    import httpx
+
+    from reconciler.model import LiveConnector, ProviderConfig
+    from reconciler.providers import provider_class
+
+    seen: list[bytes] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.raw_path)
+        return httpx.Response(404, json={"detail": "not found"})
+
+    provider = provider_class(type_name)(ProviderConfig("p", type_name, "http://127.0.0.1:9"))
+    provider.http._client = httpx.Client(base_url="http://127.0.0.1:9/", transport=httpx.MockTransport(handler))
+    evil = "x/../y?z=1#w%"
+    target = "space-one/coll?x" if type_name == "aimable" else "ws?x=1"
+    provider.delete(LiveConnector(id=evil, key=evil, name=evil, source="github", target=target, fields={}))
+    (path,) = seen
+    assert b"x%2F..%2Fy%3Fz%3D1%23w%25" in path, path
+    assert b"?z=1" not in path and b"/../" not in path, path
+    if type_name in ("aimable", "airstore"):
+        assert (b"coll%3Fx" if type_name == "aimable" else b"ws%3Fx%3D1") in path, path
