@@ -149,14 +149,16 @@ def test_bad_timeout_setting_is_a_clear_error(tmp_path):
 
 
 def test_two_concurrent_applies_one_proceeds_the_other_fails_fast_naming_the_holder(tmp_path, emulator):
-    emu = start(emulator, "nango", latency_ms=30)
+    gate = threading.Event()  # closed: the first apply's calls wait, its lock held, until the second has tried
+    emu = start(emulator, "nango", gate=gate)
     project = Project(tmp_path / "m", emu, "nango")
     project.write({f"conn-{i:02d}": Spec() for i in range(40)})
     first = project.popen_apply("--parallelism", "2")
-    while emu.stats["requests"].get("total", 0) < 3 and first.poll() is None:
-        time.sleep(0.01)  # the first apply holds the lock once it talks to the platform
-    assert first.poll() is None, "the first apply ended before the second could start: raise latency_ms"
+    while emu.stats["requests"].get("total", 0) < 1 and first.poll() is None:
+        time.sleep(0.01)  # it takes the lock before its first call
+    assert first.poll() is None, project.collect(first)
     second = project.apply()
+    gate.set()
     out, err = project.collect(first)
     assert first.returncode == 0, err
     assert second.code == 1, second.output
