@@ -255,3 +255,25 @@ def test_dropped_create_is_outcome_unknown_and_lookup_finds_it(emulator):
     assert found is not None and found.complete and converged(found.fields, p.desired_fields(desired))
     assert p.lookup(github(name="never-made")) is None
     p.close()
+
+
+def test_config_and_schedule_removal_go_as_two_patches(emulator):
+    # the real server (32cfea0c) answers 500 MissingGreenlet to both in one PATCH, every time
+    emu = emulator("airweave", targets=[COLLECTION])
+    counter = CallCounter()
+    p = make(emu, counter=counter)
+    live = p.create(github(schedule=Schedule(cron="0 3 * * *")), idempotency_key="k")
+    want = github(scope={"repo_name": "company/wiki"}, schedule=Schedule(manual=True))
+    before = dict(counter.counts)
+    updated = p.update(want, live, frozenset({"scope", "schedule"}))
+    assert counter.counts["update"] - before.get("update", 0) == 2
+    assert converged(updated.fields, p.desired_fields(want))
+    p.close()
+
+
+def test_unknown_github_repository_names_connector_repo_and_branch(env):
+    _, p = env
+    with pytest.raises(ProviderError) as err:
+        p.create(github(scope={"repo_name": "company/not-found", "branch": "main"}), idempotency_key="k")
+    text = str(err.value)
+    assert err.value.status == 400 and "'docs-github'" in text and "company/not-found" in text and "'main'" in text
