@@ -220,3 +220,16 @@ def test_adopting_an_object_another_state_marked_is_a_conflict(tmp_path, emulato
     live_id = first.state_ids()["shared"]
     assert f"conflict: p.shared: adopting live connector {live_id}, which carries the reconciler's ownership " \
            "marker" in r.output, r.output
+
+
+def test_where_two_can_coexist_deletes_run_after_creates(tmp_path, emulator):
+    """A rename in git without moved: is a create plus a delete; the create goes first, so an
+    interruption in between leaves one connector too many, never one too few."""
+    p = project(tmp_path, emulator, "aimable", ["sp1/col1"])
+    p.write({"alpha": Spec()})
+    assert p.apply().code == 0
+    p.write({"gamma": Spec()})
+    r = p.apply()
+    assert r.code == 0 and "1 added, 0 changed, 0 replaced, 1 destroyed." in r.stdout, r.output
+    assert r.stderr.index("p.gamma: Creation complete") < r.stderr.index("p.alpha: Destroying..."), r.stderr
+    p.assert_converged()

@@ -139,9 +139,16 @@ class Executor:
                 with self._writing:
                     self.backend.remove(name)
                 report.state_only += 1
-            # deletes first, so that a name or natural key freed by one can be taken by a create
-            phases = ([a for a in plan.actions if a.kind is ActionKind.DELETE],
-                      [a for a in plan.actions if a.kind is not ActionKind.DELETE])
+            # Where two objects may live side by side, deletes come last: an interruption then never
+            # leaves fewer live connectors than before (a rename in git is a create plus a delete).
+            # Elsewhere deletes come first, so that a name or key freed by one can be taken by a create.
+            def last(a: Action) -> bool:
+                provider = self.ctx.providers.get(a.provider)
+                return provider is not None and provider.capabilities.create_before_destroy
+
+            deletes = [a for a in plan.actions if a.kind is ActionKind.DELETE]
+            phases = ([a for a in deletes if not last(a)], [a for a in plan.actions if a.kind is not ActionKind.DELETE],
+                      [a for a in deletes if last(a)])
             for actions in phases:
                 if not actions or self._stop.is_set():
                     continue
