@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -201,6 +202,11 @@ class Executor:
         got = self._writing.acquire(timeout=5)
         self.progress(f"Aborted ({why}): the state holds every action recorded so far"
                       + ("" if got else " (a state write was still running)") + "; run apply again to finish.")
+        for stream in (sys.stdout, sys.stderr):  # os._exit skips the buffers: the plan text must not vanish
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
         os._exit(130)
 
     def _halt(self, why: str) -> None:

@@ -22,8 +22,11 @@ def check_targets(provider, name: str, matches, actions: Iterable[Action]) -> No
     needed: dict[str, list] = {}
     proven: set[str] = set()
     for match in matches:
-        containers = provider.containers(match.connector)
-        if kinds.get(match.connector.name) in (ActionKind.CREATE, ActionKind.REPLACE):
+        c, live = match.connector, match.live
+        containers = provider.containers(c)
+        # a replace keeping target and source (a member change, --replace) stays where its live object is
+        stays = live is not None and live.target == c.target and live.source == c.source
+        if kinds.get(c.name) is ActionKind.CREATE or (kinds.get(c.name) is ActionKind.REPLACE and not stays):
             for container in containers:
                 needed.setdefault(container, []).append(match.connector)
         else:  # its live object sits in these containers, so they exist
@@ -36,9 +39,9 @@ def check_targets(provider, name: str, matches, actions: Iterable[Action]) -> No
         return
     lines = []
     for container in sorted(missing):
-        for c in needed.get(container, ()):
-            where = f"{c.location}: " if c.location else ""
-            lines.append(f"{where}connector {c.name!r} needs {container!r}, which does not exist on provider {name!r} "
+        for connector in needed.get(container, ()):
+            where = f"{connector.location}: " if connector.location else ""
+            lines.append(f"{where}connector {connector.name!r} needs {container!r}, which does not exist on provider {name!r} "
                          f"({provider.type}) or is not visible to its API key")
     raise ReconcileError("\n".join(lines) + "\nCreate it on the platform first, or correct the connector's target "
                          "(or source); nothing was changed")
