@@ -104,7 +104,7 @@ def test_sync_trigger_and_status_shapes(capi):
 
 
 def test_a_finished_job_is_finished_whatever_its_word_and_unknown_words_are_shown(capi):
-    """Line 102/120 show the words "queued" and "running" only; the rest is unknown. A job with
+    """Lines 102 and 118 show the words "queued" and "running" only; the rest is unknown. A job with
     ``completedAt`` set is done (decided); a word the adapter does not know is passed through and
     not waited on (issue 18)."""
     _, adapter = capi()
