@@ -27,7 +27,7 @@ from reconciler.manifest.schema import SCHEMA_FILE, validate_connector
 KEY = "rules-key-31a7"
 TARGETS = {"connectors-api": "col_rules", "aimable": "sp1/col1"}
 # probe values: each field of each type gets every one; schema and emulator must agree on all
-PROBES: list[Any] = ["", "   ", "x", "https://h.example", "http://h.example", [], ["a"], [""], ["a", 2], 0, 5432,
+PROBES: list[Any] = ["", "   ", "x", "https://h.example", "http://h.example", "https://h.example\n", [], ["a"], [""], ["a", 2], 0, 5432,
                      70000, True, None, {"from": "2024-01-01"}, {"since": "x"}, {}]
 
 

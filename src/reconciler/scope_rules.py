@@ -26,8 +26,9 @@ from typing import Any, Mapping
 
 # -- value kinds: one predicate and one JSON Schema each, kept side by side so they cannot drift --
 NON_BLANK = r"\S"
-URL = r"^https?://[^\s/]+\S*$"
-HTTPS_URL = r"^https://[^\s/]+\S*$"
+# "$(?!\n)": Python's "$" also matches before a final newline; the schema's patterns refuse one
+URL = r"^https?://[^\s/]+\S*$(?!\n)"
+HTTPS_URL = r"^https://[^\s/]+\S*$(?!\n)"
 _RX = {k: re.compile(v) for k, v in {"string": NON_BLANK, "url": URL, "https_url": HTTPS_URL}.items()}
 
 
