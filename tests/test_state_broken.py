@@ -138,3 +138,20 @@ def test_postgres_rows_are_checked_too(tmp_path, rows, expected):
     assert "error: state 'broken' in PostgreSQL: " in r.stderr and expected in r.stderr, r.stderr
     assert "DELETE FROM reconcile_entries" in r.stderr or "state rm" in r.stderr
     assert dsn not in r.output
+
+
+def test_a_read_only_postgres_state_stops_apply_before_any_platform_call(tmp_path):
+    """A read-only database (a replica, a role without write rights) is found before the first call."""
+    import psycopg
+
+    dsn = server().new_database()
+    _pg_manifest(tmp_path, dsn)
+    env = {**ENV, "STATE_DSN": dsn}
+    assert run_cli("state", "list", str(tmp_path), env=env).code == 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        dbname = conn.info.dbname
+        conn.execute(f'ALTER DATABASE "{dbname}" SET default_transaction_read_only = on')
+    r = run_cli("apply", str(tmp_path), "--yes", env=env)
+    assert r.code == 1 and "Traceback" not in r.output, r.output
+    assert "read-only transaction" in r.stderr and "127.0.0.1:9" not in r.output, r.stderr
+    assert dsn not in r.output

@@ -5,7 +5,12 @@ Guarantees (DESIGN.md, "Apply guarantees"):
 - a create whose outcome is unknown (timeout, dropped connection, crash) is looked up before it is
   tried again, and platforms that take an idempotency key get one that is stable for the same
   desired connector: no duplicates;
-- one failing action does not stop the others; the report says exactly what succeeded and what not.
+- one failing action does not stop the others; the report says exactly what succeeded and what not;
+- nothing starts before the state is known writable, and nothing more starts once a state write
+  failed (the platform would change without the state knowing);
+- a replace creates before it destroys where the platform allows, so a failed create loses nothing;
+- the first SIGINT/SIGTERM starts nothing new and lets the calls in flight finish; a second exits at
+  once, never in the middle of a state write (docs/state.md, "Replaces and interruptions").
 """
 from __future__ import annotations
 
