@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -27,6 +28,7 @@ from .backend import StateBackend
 from .model import State, StateEntry
 
 
+log = logging.getLogger("reconciler.state")
 PROBE_BYTES = 4096
 MIN_FREE = 256 * 1024  # room for the journal of a run and the compaction's temporary copy
 _GARBAGE = object()
@@ -224,17 +226,34 @@ class FileBackend(StateBackend):
         self.close()
         if self._state is None or not self.journal.exists():
             return
+        self._keep_backup()
         try:
-            if self.path.exists():  # the backup is the old file itself (a hard link): no copy, always whole
-                tmp = self.backup.with_name(self.backup.name + ".tmp")
-                tmp.unlink(missing_ok=True)
-                os.link(self.path, tmp)
-                os.replace(tmp, self.backup)
             write_atomic(self.path, json.dumps(self._state.to_json(), indent=2, sort_keys=True) + "\n")
         except OSError as exc:
             raise self._fail("compact its journal into it", exc) from None
         self.journal.unlink(missing_ok=True)
         self._journal_end = None
+
+    def _keep_backup(self) -> None:
+        """The state before this run, for the repairs the error messages suggest. A hard link to the
+        old file (no copy, always whole); a copy where the filesystem has no links; none if neither
+        works: a missing backup never fails an apply."""
+        if not self.path.is_file():
+            return
+        tmp = self.backup.with_name(self.backup.name + ".tmp")
+        try:
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(self.path, tmp)
+            except OSError:
+                shutil.copyfile(self.path, tmp)
+            os.replace(tmp, self.backup)
+        except OSError as exc:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+            log.warning("state %s: no backup kept (%s)", self.path, exc.strerror or exc)
 
     def close(self) -> None:
         if self._journal_fd is not None:
