@@ -52,18 +52,25 @@ def resolve_document(doc: Document, env: Mapping[str, str], resolve_env: bool) -
     return out
 
 
-def _walk(value: Any, path: Path, out: ResolvedDocument, env: Mapping[str, str], strict: bool) -> Any:
-    # a subtree with nothing to resolve is shared with the document, not copied: at 100,000
-    # connectors a second tree would double the manifests' memory
-    if isinstance(value, dict):
-        view = {k: _walk(v, path + (k,), out, env, strict) for k, v in value.items()}
-        return value if all(view[k] is v for k, v in value.items()) else view
-    if isinstance(value, list):
-        items = [_walk(v, path + (i,), out, env, strict) for i, v in enumerate(value)]
-        return value if all(a is b for a, b in zip(items, value)) else items
+def _walk(value: Any, path: Path, out: ResolvedDocument, env: Mapping[str, str], strict: bool,
+          sensitive: bool = False) -> Any:
+    # A subtree with nothing to resolve is shared with the document, not copied: at 100,000
+    # connectors a second tree would double the manifests' memory. Whether a position is secret
+    # is settled by its first three keys (is_sensitive), so deeper positions inherit it.
+    if isinstance(value, (dict, list)):
+        view = None
+        shallow = len(path) < 3
+        for k, v in (value.items() if isinstance(value, dict) else enumerate(value)):
+            child = path + (k,)
+            new = _walk(v, child, out, env, strict, is_sensitive(child) if shallow else sensitive)
+            if new is not v:
+                if view is None:
+                    view = dict(value) if isinstance(value, dict) else list(value)
+                view[k] = new
+        return value if view is None else view
     if not isinstance(value, str):
         return value
-    secret = is_sensitive(path) and not (len(path) == 4 and path[3] == "type")
+    secret = sensitive and not (len(path) == 4 and path[3] == "type")
     if "$" not in value:
         if secret:
             out.secrets[path] = (value, None)
