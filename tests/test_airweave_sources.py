@@ -178,8 +178,8 @@ def test_import_lists_the_whole_organisation_and_reports_name_collisions(tmp_pat
     assert "team-github" in text and "branch: dev" in text
     assert "sync_pull_requests" not in text and 'branch: ""' not in text  # defaults left out
     # the declared docs-github is still to be created in its own collection, not matched elsewhere
-    plan = run_cli("plan", str(tmp_path), env={**ENV, "IMPORTED_AW_DOCS_GITHUB_2_PERSONAL_ACCESS_TOKEN": "x",
-                                               "IMPORTED_AW_TEAM_GITHUB_PERSONAL_ACCESS_TOKEN": "y"})
+    plan = run_cli("plan", str(tmp_path), env={**ENV, "IMPORTED_AW_DOCS_GITHUB_2_PERSONAL_ACCESS_TOKEN": "ghp_import_one",
+                                               "IMPORTED_AW_TEAM_GITHUB_PERSONAL_ACCESS_TOKEN": "ghp_import_two"})
     assert "docs-github" in plan.output and "will be created" in plan.output, plan.output
 
 

@@ -92,7 +92,8 @@ def test_each_class_fills_its_defaults(aw, source, config, dumped):
 
 def test_invalid_config_is_422_invalid_config_fields(aw):
     """32cfea0c: invalid config -> 422 {"detail": "Invalid config fields: ..."}."""
-    for bad in ({}, {"repo_name": "no-slash"}, {"repo_name": "a/b", "sync_pull_requests": "maybe"}):
+    for bad in ({}, {"repo_name": "no-slash"}, {"repo_name": "a/b\n"},
+                {"repo_name": "a/b", "sync_pull_requests": "maybe"}):
         r = aw.create(config=bad)
         assert r.status_code == 422 and r.json()["detail"].startswith("Invalid config fields: "), (bad, r.text)
     assert "repo_name" in aw.create(config={}).json()["detail"]

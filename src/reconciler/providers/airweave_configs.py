@@ -63,7 +63,9 @@ class ConfigField:
         elif self.min_length is not None:
             out["minLength"] = self.min_length
         if self.pattern is not None:
-            out["pattern"] = self.pattern
+            # the class's regex is anchored on the whole text (pydantic's Rust regex); Python's "$"
+            # also matches before a trailing newline, so the schema says "and no newline follows"
+            out["pattern"] = self.pattern + "(?!\\n)" if self.pattern.endswith("$") else self.pattern
         if self.ge is not None:
             out["minimum"] = self.ge
         if self.le is not None:
@@ -244,7 +246,8 @@ def _check(f: ConfigField, value: Any) -> tuple[Any, str | None]:
             return None, "Input should be a valid string"
         if f.min_length is not None and len(value) < f.min_length:
             return None, f"String should have at least {f.min_length} characters"
-        if f.pattern is not None and not re.search(f.pattern, value):
+        if f.pattern is not None and not re.search(f.pattern[:-1] + r"\Z" if f.pattern.endswith("$") else f.pattern,
+                                                   value):
             return None, f"String should match pattern '{f.pattern}'"
         if f.strip:
             value = value.strip()
