@@ -346,6 +346,14 @@ def test_a_variable_read_into_a_plain_field_is_masked_unless_public(tmp_path, em
     assert r.code == 0 and f'"key: {OTHER_SECRET}" -> "{OTHER_SECRET}"' in r.stdout, r.stdout
 
 
+def test_a_platform_error_quoting_a_masked_value_back_does_not_print_it(tmp_path, emulator):
+    emu = emulator("airweave", targets=["coll-one"], api_key=KEY, echo_rate=1.0)  # 422 quoting the body
+    path = _manifest(tmp_path, url=emu.url, description='"${OTHER_SECRET}"')
+    r = run_cli("apply", "--yes", str(path), env={**BASE_ENV, "OTHER_SECRET": OTHER_SECRET})
+    assert r.code == 1 and "Traceback" not in r.output, r.output
+    assert "(from $OTHER_SECRET)" in r.output and OTHER_SECRET not in r.output, r.output
+
+
 def _fenced_blocks(markdown: str) -> list[str]:
     """Each ```diff block's content, parsed as CommonMark does: closed by a run at least as long."""
     blocks, fence, current = [], None, []

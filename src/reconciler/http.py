@@ -275,7 +275,8 @@ class HttpClient:
                     return response
                 if status == 404 and ok_404:
                     return None
-                message = redact.scrub(self.error_parser(response))
+                # a platform may quote the request back: secrets and values of non-public variables masked
+                message = redact.mask_env_text(redact.scrub(self.error_parser(response)))
                 if status not in RETRYABLE_STATUS or (self.permanent is not None and self.permanent(response)):
                     exc_type = NotFound if status == 404 else ProviderError
                     raise exc_type(f"{self.what}: {method} /{path} -> {status}: {message}", status=status)
