@@ -307,6 +307,8 @@ def test_the_api_key_goes_only_to_hosts_the_ci_allows(tmp_path):
         r = run_cli("plan", str(path), env={**BASE_ENV, "RECONCILE_ALLOWED_HOSTS": f"other.example, {ip}"})
         assert r.code == 0, r.output
         assert emu.stats["requests"]["total"] > 0
+        r = run_cli("--allow-host", ip, "plan", str(path), env=BASE_ENV)
+        assert r.code == 0, r.output
 
 
 def test_allowed_hosts_rule():

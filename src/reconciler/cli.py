@@ -56,13 +56,19 @@ def _more_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> No
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="connector-reconciler", prog_name="reconcile")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (retries, calls).")
-def cli(verbose: int) -> None:
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="HOST",
+              help="Also send API keys to HOST (repeatable; *.domain for subdomains), like RECONCILE_ALLOWED_HOSTS.")
+def cli(verbose: int, allow_hosts: tuple[str, ...]) -> None:
     """Plan and apply data-source connectors on SaaS platforms from YAML in git.
 
     \b
     Exit codes: 0 success / no changes, 1 error, 2 changes present
     (plan --detailed-exitcode, drift).
     """
+    if allow_hosts:
+        from . import http
+
+        http.COMMAND_LINE_HOSTS[:] = [h for arg in allow_hosts for h in arg.split(",")]
     level = logging.WARNING - 10 * verbose
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_ScrubbingFormatter("%(levelname)s %(name)s: %(message)s"))

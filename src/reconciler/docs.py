@@ -163,7 +163,8 @@ manifest is treated as untrusted input:
   the provider type's official API host (the *default URL* column of `docs/providers.md`), to
   loopback (emulators, `--sandbox`), or to a host listed in the CI's environment:
   `RECONCILE_ALLOWED_HOSTS=airweave.corp.example,*.nango.corp.example` (comma-separated; `*.` allows
-  subdomains). A manifest cannot allow a host. Any other `url:` is refused before the first call,
+  subdomains), or on its command line: `reconcile --allow-host HOST plan ...`. A manifest cannot
+  allow a host. Any other `url:` is refused before the first call,
   naming the provider and the `url:`'s FILE:LINE.
 - **`${VAR}` outside secrets is masked.** A connector field may read a variable
   (`target: ${COLLECTION}`), but a pull request could read any variable of the CI that way

@@ -84,12 +84,17 @@ def seg(value: object) -> str:
 ALLOWED_HOSTS_ENV = "RECONCILE_ALLOWED_HOSTS"
 
 
+# ``reconcile --allow-host HOST``: the command line is the CI's, like its environment
+COMMAND_LINE_HOSTS: list[str] = []
+
+
 def extra_allowed_hosts(env: Mapping[str, str] | None = None) -> list[str]:
-    """Hosts the CI allows beyond each platform's official one: ``RECONCILE_ALLOWED_HOSTS``,
-    comma-separated, each a host name (``api.example.com``), a ``*.example.com`` wildcard for
-    subdomains, or an IP address. Read from the environment only, never from a manifest."""
-    raw = (os.environ if env is None else env).get(ALLOWED_HOSTS_ENV, "")
-    return [h.strip().lower().strip("[]").rstrip(".") for h in raw.split(",") if h.strip()]
+    """Hosts the CI allows beyond each platform's official one: ``RECONCILE_ALLOWED_HOSTS`` (and
+    ``--allow-host``), comma-separated, each a host name (``api.example.com``), a ``*.example.com``
+    wildcard for subdomains, or an IP address. From the environment and command line, never from a
+    manifest."""
+    raw = (os.environ if env is None else env).get(ALLOWED_HOSTS_ENV, "").split(",") + COMMAND_LINE_HOSTS
+    return [h.strip().lower().strip("[]").rstrip(".") for h in raw if h.strip()]
 
 
 def host_allowed(host: str, official: Iterable[str], extra: Iterable[str]) -> bool:
@@ -121,7 +126,7 @@ def check_allowed_host(url: str, *, official_urls: Iterable[str], what: str, whe
     raise ReconcileError(
         f"{prefix}{what}: refusing to send credentials to {host or url!r}: not an allowed host (allowed: {allowed}). "
         f"If this host is yours, allow it from the CI's environment, not from a manifest: "
-        f"{ALLOWED_HOSTS_ENV}={host} (comma-separated, *.domain for subdomains)")
+        f"{ALLOWED_HOSTS_ENV}={host} (comma-separated, *.domain for subdomains) or reconcile --allow-host {host}")
 
 
 def _retry_after(response: httpx.Response) -> float | None:
