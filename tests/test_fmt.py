@@ -106,7 +106,8 @@ connectors:
     credentials: {type: OAUTH2, access_token: "${SLACK_TOKEN}"}
 """
 
-ENV = {"GITHUB_TOKEN": "t1", "NOTION_TOKEN": "t2", "SLACK_TOKEN": "t3", "AIRWEAVE_API_KEY": "k", "NANGO_KEY": "n"}
+ENV = {"GITHUB_TOKEN": "tok-1", "NOTION_TOKEN": "tok-2", "SLACK_TOKEN": "tok-3", "AIRWEAVE_API_KEY": "key-a",
+       "NANGO_KEY": "key-n"}  # secrets under 4 characters are refused
 
 
 def _meaning(path: Path):

@@ -117,9 +117,10 @@ def git(cwd: Path, *args: str) -> str:
 
 
 class Repo:
-    """A bare origin, the apply runner's workspace, and pull-request checkouts. Every checkout's
-    ``connectors/.reconcile`` links to one directory: its file state stands in for the shared
-    PostgreSQL state every runner reaches."""
+    """A bare origin, the apply runner's workspace, and pull-request checkouts. One directory's file
+    state stands in for the shared PostgreSQL state every runner reaches: each step runs with it
+    copied into the checkout's ``connectors/.reconcile`` and copied back after (a symlink would be
+    refused: a state resolving outside the manifest directory is, since a pull request could commit one)."""
 
     def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.root, self.env = root, env
@@ -139,7 +140,7 @@ class Repo:
     def clone(self, name: str) -> Path:
         checkout = self.root / name
         git(self.root, "clone", "-q", str(self.origin), str(checkout))
-        (checkout / "connectors" / ".reconcile").symlink_to(self.shared)
+        _SHARED[checkout] = self.shared
         return checkout
 
     def branch(self, name: str, edit) -> Path:  # noqa: ANN001
@@ -163,6 +164,9 @@ class Repo:
         return sha
 
 
+_SHARED: dict[Path, Path] = {}  # checkout -> the shared state directory
+
+
 @pytest.fixture
 def repo(tmp_path, emulator):
     emu = emulator("airweave", targets=["quickstart-docs"])
@@ -179,8 +183,15 @@ def run_step(step: dict, cwd: Path, env: dict[str, str], **inputs: str) -> tuple
     full.update(GIT, **env, MANIFESTS="connectors", NO_COLOR="1", GITHUB_OUTPUT=str(output),
                 GITHUB_STEP_SUMMARY=str(summary), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     full.update({"BRANCH": "main", "MAX_DELETES": "0", "PLAN_URL": "https://github.example/runs/1#artifacts"}, **inputs)
+    shared, local = _SHARED.get(Path(cwd)), Path(cwd) / "connectors" / ".reconcile"
+    if shared is not None:
+        shutil.rmtree(local, ignore_errors=True)
+        shutil.copytree(shared, local)
     proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=cwd,
                           env=full, capture_output=True, text=True, timeout=120)
+    if shared is not None and local.is_dir():
+        shutil.rmtree(shared)
+        shutil.copytree(local, shared)
     values = dict(line.split("=", 1) for line in output.read_text().splitlines() if "=" in line)
     return proc.returncode, values, proc.stdout + proc.stderr
 
