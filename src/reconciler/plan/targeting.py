@@ -66,19 +66,21 @@ def select(plan: Plan, selection: Selection, *, owned: Iterable[str], protected:
     if selection.targets:  # first: the guards below apply to the targeted connectors only
         _narrow(out, selection.targets)
     if selection.replace:
-        out.actions = _force_replace(out.actions, selection.replace, owned, protected)
+        out.actions = _force_replace(out.actions, selection.replace, owned, protected,
+                                     "among the --target connectors" if selection.targets else "in the manifests")
     if selection.destroy:
         out.actions = _destroy(out.actions, owned, protected)
     return out
 
 
-def _force_replace(actions: list[Action], names: tuple[str, ...], owned: set[str], protected: set[str]) -> list[Action]:
+def _force_replace(actions: list[Action], names: tuple[str, ...], owned: set[str], protected: set[str],
+                   where: str) -> list[Action]:
     by_name = {a.name: a for a in actions if a.kind is not ActionKind.DELETE}
     wanted: set[str] = set()
     for pattern in names:
         hit = {a.name for a in by_name.values() if matches(pattern, a.name, a.address)}
         if not hit:
-            raise ReconcileError(f"--replace {pattern}: no connector in the manifests has that name "
+            raise ReconcileError(f"--replace {pattern}: no connector {where} has that name "
                                  f"(known: {', '.join(sorted(by_name)[:20]) or 'none'})")
         wanted |= hit
     blocked = sorted(n for n in wanted if n in protected)
