@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+import uuid
 from pathlib import Path
 
 from reconciler.manifest import load
@@ -31,8 +32,8 @@ def connector(i: int, kind: str) -> str:
                 f"    syncs:\n      messages:\n        every: 1h\n      channels:\n        cron: \"*/30 * * * *\"\n"
                 f"    credentials:\n      type: OAUTH2\n      access_token: ${{TOKEN}}\n")
     if kind == "airstore":
-        return (f"  {name}:\n    provider: airstore\n    source: gmail\n    target: ws_{i}\n    member: m{i}\n"
-                f"    credentials:\n      access_token: ${{TOKEN}}\n")
+        return (f"  {name}:\n    provider: airstore\n    source: gmail\n    target: ws_{i}\n"
+                f"    member: {uuid.UUID(int=i + 1)}\n    credentials:\n      access_token: ${{TOKEN}}\n")
     if kind == "aimable":
         return (f"  {name}:\n    provider: aimable\n    source: google-drive\n    target: space/col-{i}\n"
                 f"    scope:\n      folder_ids: [f{i}]\n    credentials:\n      access_token: ${{TOKEN}}\n")

@@ -94,6 +94,9 @@ class Workload:
     drifted: set[int] = field(default_factory=set)  # live differs (config edited out of band, modified_at moved)
     creates: int = 0
     deletes: int = 0  # live+owned indices >= n (not in any manifest)
+    # every connector declares a cron. Airweave's modified_at does not move on a schedule change
+    # (backend 32cfea0c), so a plan reads each scheduled connector's detail: one GET apiece
+    scheduled: bool = True
 
     @property
     def changes(self) -> int:
@@ -138,9 +141,10 @@ def write_manifests(root: Path, w: Workload) -> None:
         for i in range(f * PER_FILE, min(w.n, (f + 1) * PER_FILE)):
             out += [f"  {name(i)}:", "    provider: aw", "    source: github", f"    target: {TARGET}",
                     "    scope:", f"      repo_name: company/repo-{i}",
-                    f"      branch: {'release' if i in w.edited else 'main'}",
-                    "    schedule:", f"      cron: \"{cron(i)}\"",
-                    "    credentials:", "      personal_access_token: ${GH_TOKEN}"]
+                    f"      branch: {'release' if i in w.edited else 'main'}"]
+            if w.scheduled:
+                out += ["    schedule:", f"      cron: \"{cron(i)}\""]
+            out += ["    credentials:", "      personal_access_token: ${GH_TOKEN}"]
         (root / f"team-{f:04d}.yaml").write_text("\n".join(out) + "\n")
 
 
@@ -159,7 +163,7 @@ def seed_direct(data_dir: Path, state_path: Path, w: Workload) -> Path:
     template = platform_.create_connection({
         "name": name(0), "short_name": "github", "readable_collection_id": TARGET,
         "config": {"repo_name": "company/repo-0", "branch": "main"}, "sync_immediately": False,
-        "schedule": {"cron": cron(0), "continuous": False},
+        "schedule": {"cron": cron(0) if w.scheduled else None},
         "authentication": {"credentials": {"personal_access_token": TOKEN}}}, "http://127.0.0.1/")
     platform_.store.data["connections"].clear()
     platform_.store.data["jobs"].clear()
@@ -172,9 +176,13 @@ def seed_direct(data_dir: Path, state_path: Path, w: Workload) -> Path:
         stamp = (base + timedelta(seconds=i)).isoformat(timespec="microseconds").replace("+00:00", "Z")
         config = {"repo_name": f"company/repo-{i}", "branch": "main"}
         record = {**template, "id": cid, "name": name(i), "config": dict(config),
-                  "schedule": {**template["schedule"], "cron": cron(i)}, "auth": dict(template["auth"]),
-                  "created_at": stamp, "modified_at": stamp, "sync_id": str(uuid.UUID(int=10**9 + i))}
-        fields = {"source": "github", "target": TARGET, "scope": dict(config), "schedule": {"cron": cron(i)}}
+                  # created without a schedule (sent as cron: null), a connection has no schedule and no sync
+                  "schedule": {**template["schedule"], "cron": cron(i)} if w.scheduled else template["schedule"],
+                  "auth": dict(template["auth"]), "created_at": stamp, "modified_at": stamp,
+                  "sync_id": str(uuid.UUID(int=10**9 + i)) if w.scheduled else template.get("sync_id")}
+        fields = {"source": "github", "target": TARGET, "scope": dict(config)}
+        if w.scheduled:
+            fields["schedule"] = {"cron": cron(i)}
         if i in w.drifted:  # edited out of band after the last apply: the version moved
             record["config"] = {**config, "branch": "hotfix"}
             record["modified_at"] = (base + timedelta(days=1, seconds=i)).isoformat().replace("+00:00", "Z")
@@ -290,15 +298,17 @@ def min_calls(scenario: str, w: Workload, page: int) -> dict[str, int]:
     """The fewest calls the platform allows.
 
     Listing: the API has no total count, so a client learns the last page only from a short page:
-    floor(live / page) + 1 list requests. A plan reads details only for drifted objects; an apply adds
+    floor(live / page) + 1 list requests. A plan reads details only for drifted objects, and
+    for every scheduled one (Airweave's modified_at does not show a schedule change); an apply adds
     one call per change (create, update or delete: none needs a read first).
     """
     if scenario == "validate":
         return {"total": 0}
     live_count = len(w.live)
     out = {"list": live_count // page + 1}
-    if w.drifted:
-        out["get"] = len(w.drifted)
+    reads = sum(1 for i in w.live if i < w.n) if w.scheduled else len(w.drifted)
+    if reads:
+        out["get"] = reads
     if scenario.startswith("apply") or scenario == "ansible-apply-create":
         if w.creates:
             out["create"] = w.creates
@@ -333,8 +343,9 @@ def child_env(url: str | None) -> dict[str, str]:
 
 
 def run_scenario(scenario: str, n: int, *, provider: str, latency_ms: float, parallelism: int,
-                 keep: bool = False, profile: str | None = None) -> dict[str, Any]:
+                 keep: bool = False, profile: str | None = None, scheduled: bool = True) -> dict[str, Any]:
     w = workload(scenario, n)
+    w.scheduled = scheduled
     work = Path(tempfile.mkdtemp(prefix=f"bench-{scenario}-{n}-"))
     emu = None
     try:
@@ -380,7 +391,7 @@ def run_scenario(scenario: str, n: int, *, provider: str, latency_ms: float, par
                                      "--parallelism", str(parallelism)], env)
             after = rc2
         result = {
-            "scenario": scenario, "n": n, "provider": provider, "parallelism": parallelism, "latency_ms": latency_ms,
+            "scenario": scenario, "n": n, "provider": provider, "schedules": "cron" if scheduled else "none", "parallelism": parallelism, "latency_ms": latency_ms,
             "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "peak_rss_mb": round(rss, 1),
             "api_calls": api, "min_api_calls": minimum, "ideal_s": round(ideal, 3),
             "wall_over_ideal": round(wall / ideal, 2) if ideal else None,
@@ -418,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", default=str(RESULTS), help="JSONL file to append to ('-': don't write)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--profile", help="run the reconciler under pyinstrument, text report to this file")
+    ap.add_argument("--schedule", choices=["cron", "none"], default="cron",
+                    help="connectors declare a cron (Airweave: one detail GET each per plan) or no schedule")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(BENCH))
     scenarios = {"all": SCENARIOS, "ansible": ("ansible-plan", "ansible-apply-create")}.get(
@@ -426,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
     for n in args.n or [1000]:
         for scenario in scenarios:
             result = run_scenario(scenario, n, provider=args.provider, latency_ms=args.latency_ms,
-                                  parallelism=args.parallelism, keep=args.keep, profile=args.profile)
+                                  parallelism=args.parallelism, keep=args.keep, profile=args.profile,
+                                  scheduled=args.schedule == "cron")
             print(json.dumps(result), flush=True)
             failed += not result["ok"]
             if args.results != "-":

@@ -20,9 +20,9 @@ FIELDS = ("scenario", "n", "parallelism", "latency_ms", "wall_s", "cpu_s", "peak
           "min_api_calls", "ideal_s", "emulator_cpu_s", "machine")
 
 
-def _bench(scenario: str, n: int = 100) -> list[dict]:
+def _bench(scenario: str, n: int = 100, *extra: str) -> list[dict]:
     proc = subprocess.run([sys.executable, str(RUN), "--scenario", scenario, "--n", str(n), "--latency-ms", "1",
-                           "--results", "-"], capture_output=True, text=True, timeout=120)
+                           "--results", "-", *extra], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
@@ -38,8 +38,13 @@ def test_every_scenario_produces_a_well_formed_result():
         assert {"nproc", "cpu_model", "python"} <= set(r["machine"])
         assert r["api_calls"]["total"] >= r["min_api_calls"]["total"], r
     assert results["validate"]["api_calls"]["total"] == 0
-    # a plan with nothing to change makes exactly the minimum: the list pages, no detail GET
-    assert results["plan"]["api_calls"] == results["plan"]["min_api_calls"] == {"list": 1, "total": 1}
+    # a plan with nothing to change makes exactly the minimum: the list pages, and a detail GET per
+    # scheduled connector (Airweave's modified_at does not move on a schedule change) ...
+    assert results["plan"]["api_calls"] == results["plan"]["min_api_calls"] == {"list": 1, "get": 100, "total": 101}
+    # ... and for connectors without a schedule, the list pages alone
+    (unscheduled,) = _bench("plan", 100, "--schedule", "none")
+    assert unscheduled["ok"] and unscheduled["schedules"] == "none"
+    assert unscheduled["api_calls"] == unscheduled["min_api_calls"] == {"list": 1, "total": 1}
     assert results["plan-1pct"]["api_calls"].get("get") == results["plan-1pct"]["min_api_calls"]["get"]
     assert results["apply-create"]["api_calls"]["create"] == 100
     assert results["apply-create"]["next_plan_exit_code"] == 0  # converged
