@@ -93,3 +93,49 @@ def test_second_sigint_aborts_at_once_with_the_journal_whole(tmp_path, emulator)
     r = p.apply()
     assert r.code == 0, r.output
     p.assert_converged()
+
+
+def test_sigterm_while_planning_is_an_interruption_not_a_crash(tmp_path):
+    """A cancelled CI job sends SIGTERM; before any action it ends as `interrupted`, exit 130."""
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import ROOT  # noqa: F401  (the CLI runs from this checkout)
+
+    silent = socket.socket()  # accepts connections, never answers: the plan's list call hangs
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        (tmp_path / "m.yaml").write_text(f"""version: 1
+providers:
+  aw: {{type: airweave, url: "http://127.0.0.1:{silent.getsockname()[1]}", api_key: "${{AW_KEY}}"}}
+connectors:
+  docs:
+    provider: aw
+    source: github
+    target: coll-one
+    scope: {{repo_name: org/docs}}
+    credentials: {{personal_access_token: "${{AW_KEY}}"}}
+""")
+        import os
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILE_")}
+        proc = subprocess.Popen([sys.executable, "-m", "reconciler", "apply", str(tmp_path), "--yes"],
+                                env={**env, "AW_KEY": "key-for-sigterm", "NO_COLOR": "1"},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # wait until the list call is in flight
+            silent.settimeout(0.2)
+            try:
+                conn, _ = silent.accept()
+                break
+            except OSError:
+                continue
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, out + err
+        assert "Traceback" not in out + err and "error: interrupted" in err, err
+        conn.close()
+    finally:
+        silent.close()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import gc
 import importlib
 import logging
+import os
+import signal
 import sys
 
 import click
@@ -84,14 +86,35 @@ class _ScrubbingFormatter(logging.Formatter):
         return redact.scrub(super().format(record))
 
 
+def _interrupted() -> None:
+    """Out at once: worker threads may be waiting on a platform's answer, and raising
+    KeyboardInterrupt would first join them (up to the HTTP timeout, with retries). Only reads can be
+    in flight here: an apply's executor handles its own interruption between actions."""
+    console.error("interrupted")
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(130)
+
+
 def main(argv: list[str] | None = None) -> None:
     # A run allocates hundreds of thousands of small acyclic objects (YAML nodes, projections) and
     # keeps them to the end; with the default thresholds the cyclic collector rescans that growing
     # heap again and again, which made loading 40,000 connectors 2.3x slower (and superlinear).
     gc.set_threshold(50_000, 20, 100)
+    # Ctrl-C, or SIGTERM from a cancelled CI job: out at once (an apply's executor takes these over
+    # while it acts, to stop between actions instead). Only as the process itself: a caller that
+    # runs main() in-process (argv given) keeps its own handlers.
+    if argv is None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda _signum, _frame: _interrupted())
     try:
         cli.main(args=argv, prog_name="reconcile", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            _interrupted()
         console.error("aborted")
         sys.exit(1)
     except click.ClickException as exc:
@@ -107,8 +130,7 @@ def main(argv: list[str] | None = None) -> None:
         console.error(str(exc))
         sys.exit(1)
     except KeyboardInterrupt:
-        console.error("interrupted")
-        sys.exit(130)
+        _interrupted()
     except SystemExit:
         raise
     except click.exceptions.Exit as exc:
