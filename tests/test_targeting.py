@@ -70,6 +70,7 @@ def test_target_narrows_plan_apply_and_drift_with_the_partial_warning(repo):
 
     r = run_cli("apply", str(root), "--yes", "--target", "aw.docs-github", env=ENV)
     assert r.code == 0 and "1 added" in r.stdout, r.output
+    assert r.stdout.rstrip().endswith("Run `reconcile plan` without --target to see what is still pending.")
     assert set(state(root)) == {"docs-github"} and live(emu) == {"docs-github"}
 
     # the rest is still pending for a full plan; drift limited to the applied one sees none

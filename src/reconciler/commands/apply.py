@@ -85,6 +85,9 @@ def command(target: str, yes: bool, max_deletes: int | None, lock_timeout: float
                 raise ReconcileError("apply cancelled; nothing was changed")
         report = executor.run(plan, max_deletes=max_deletes)
     _print_report(report)
+    if chosen.targets:  # Terraform's reminder, after the fact too
+        console.out("Warning: applied with --target; changes outside the targets were not applied. "
+                    "Run `reconcile plan` without --target to see what is still pending.")
     if report.interrupted:
         sys.exit(130)
     if report.failed or report.halted:
