@@ -155,3 +155,25 @@ def test_a_read_only_postgres_state_stops_apply_before_any_platform_call(tmp_pat
     assert r.code == 1 and "Traceback" not in r.output, r.output
     assert "read-only transaction" in r.stderr and "127.0.0.1:9" not in r.output, r.stderr
     assert dsn not in r.output
+
+
+def test_permission_denied_is_an_error_not_a_traceback(tmp_path):
+    """Root reads anything; without CAP_DAC_OVERRIDE (setpriv) it meets file modes like any user."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to drop the capability that ignores file modes")
+    (tmp_path / "m.yaml").write_text(MANIFEST)
+    state = tmp_path / ".reconcile" / "state.json"
+    state.parent.mkdir()
+    state.write_text(doc(a=entry("a")))
+    state.chmod(0)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILE_")}
+    proc = subprocess.run(["setpriv", "--bounding-set=-dac_override,-dac_read_search", sys.executable, "-m",
+                           "reconciler", "plan", str(tmp_path)], env={**env, **ENV, "NO_COLOR": "1"},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "state.json: cannot read it (Permission denied)" in proc.stderr, proc.stderr
