@@ -52,7 +52,8 @@ class Platform:
 
 def _airweave(name: str, s: Spec) -> list[str]:
     return [f"    source: {'gitlab' if s.alt else 'github'}", "    target: coll-one",
-            "    scope:", f"      repo_name: org/{name}", f"      branch: {s.scope}",
+            # each source's real config keys: GitLab's class has project_id, not repo_name
+            "    scope:", f"      {'project_id' if s.alt else 'repo_name'}: org/{name}", f"      branch: {s.scope}",
             "    credentials:", f"      personal_access_token: ${{{s.token}}}"]
 
 
