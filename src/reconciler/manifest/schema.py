@@ -207,6 +207,8 @@ def _closest(word: str, candidates: Iterable[str]) -> str | None:
     folded = {c.lower(): c for c in candidates}
     if str(word).lower() in folded:  # apikey -> apiKey: case slips are the commonest typo
         return folded[str(word).lower()]
+    if len(str(word)) > 2 * max((len(c) for c in candidates), default=0) + 8:
+        return None  # no typo of a candidate is this long; difflib would take seconds on a 20 kB key
     match = difflib.get_close_matches(str(word), candidates, n=1, cutoff=0.6)
     return match[0] if match else None
 
