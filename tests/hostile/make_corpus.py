@@ -171,6 +171,8 @@ CASES: dict[str, str | bytes] = {
     "tag-on-mapping": "# expect: on a mapping\n" + with_conn(scope="!custom {repo_name: org/x, branch: main}"),
     "tag-omap": "# expect: unsupported YAML tag\n" + with_conn(scope="!!omap [{repo_name: org/x}, {branch: main}]"),
     "tag-on-sequence": "# expect: on a list\n" + with_conn(lifecycle="\n      ignore_changes: !seq [scope]"),
+    "state-path-newline": "# expect: must be a file path inside the manifest directory\n" + with_conn().replace(
+        "providers:", 'state:\n  backend: file\n  path: "state.json\\n"\nproviders:'),
     "state-path-into-git": "# expect: inside .git/\n" + with_conn().replace(
         "providers:", "state:\n  backend: file\n  path: .git/hooks/post-checkout\nproviders:"),
     "state-path-is-manifest": "# expect: is a manifest file\n" + with_conn().replace(

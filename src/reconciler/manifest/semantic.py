@@ -66,7 +66,7 @@ def _state_path(merged: Merged, root: str | None) -> Iterator[Diagnostic]:
         return
     normal = posixpath.normpath(path.replace("\\", "/"))
     if posixpath.isabs(normal) or re.match(r"^[A-Za-z]:", normal) or normal == ".." or normal.startswith("../") \
-            or "\0" in path or normal in (".", ""):
+            or _CONTROL.search(path) or normal in (".", ""):
         yield Diagnostic(f"state: path {path!r} must be a file path inside the manifest directory (relative, no "
                          "'..' leading out of it); write e.g. .reconcile/state.json", entry.location(("path",)))
         return
