@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -132,10 +133,14 @@ def test_status_shows_last_sync_result_and_manual_schedules(emulator, tmp_path: 
     path.write_text(AIMABLE_AND_AIRSTORE.format(aim=aim.url, store=store.url))
     result = run_cli("apply", str(path), "--yes", env=ENV)
     assert result.code == 0, result.output
-    result = run_cli("status", str(path), "--format", "json", env=ENV)
-    assert result.code == 0, result.output
-    by_name = {c["name"]: c for c in json.loads(result.stdout)["connectors"]}
-    handbook = by_name["handbook"]
+    deadline = time.monotonic() + 20
+    while True:  # the apply's sync runs on the platform for 0.2 s: wait until it has ended
+        result = run_cli("status", str(path), "--format", "json", env=ENV)
+        assert result.code == 0, result.output
+        by_name = {c["name"]: c for c in json.loads(result.stdout)["connectors"]}
+        handbook = by_name["handbook"]
+        if handbook["last_sync"]["status"] not in ("queued", "running") or time.monotonic() > deadline:
+            break
     assert handbook["last_sync"]["status"] == "failed"  # the apply's sync failed on the platform
     assert "emulated sync failure" in handbook["last_sync"]["error"]
     assert handbook["schedule"] == "manual" and handbook["next_run"] is None
