@@ -57,13 +57,14 @@ def _child(request: dict, fds: list[int], close: list[int]) -> None:
         sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
                                       errors="backslashreplace", line_buffering=True)
         os.chdir(request["cwd"])
+        sys.path[0] = request["cwd"]  # as `python -m` puts the working directory first
         os.environ.clear()
         os.environ.update(request["env"])
         sys.argv = ["reconcile", *request["args"]]
         from reconciler import cli
 
         try:
-            cli.main(list(request["args"]))
+            cli.main()  # argv from sys.argv, as `python -m reconciler` does (and so its signal handlers)
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -9,6 +9,7 @@ once, not watched.
 """
 from __future__ import annotations
 
+import signal
 import sys
 from contextlib import ExitStack
 from typing import Callable
@@ -153,13 +154,19 @@ def command(path: str, only: tuple[str, ...], wait: bool, timeout: int, sandbox:
 
 def _watch(providers, runs: list[SyncRun], *, timeout: int, parallelism: int) -> bool:  # type: ignore[no-untyped-def]
     """Watch until done or timeout; True when Ctrl-C stopped it."""
-    with _view(runs) as view:
-        changed: Callable[[SyncRun], None] = view.changed
-        try:
-            Watcher(providers, runs, timeout=timeout, on_change=changed, parallelism=parallelism).run()
-        except KeyboardInterrupt:
-            return True
-    return False
+    # Ctrl-C while watching means "cancel the syncs" (the CLI's own handler would end the process at
+    # once, leaving them running): take SIGINT back as KeyboardInterrupt for the watch
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with _view(runs) as view:
+            changed: Callable[[SyncRun], None] = view.changed
+            try:
+                Watcher(providers, runs, timeout=timeout, on_change=changed, parallelism=parallelism).run()
+            except KeyboardInterrupt:
+                return True
+        return False
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _cancel_on_interrupt(providers, runs: list[SyncRun], *, parallelism: int) -> None:  # type: ignore[no-untyped-def]
