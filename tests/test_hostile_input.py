@@ -524,3 +524,22 @@ def test_every_adapter_percent_encodes_ids_names_and_targets_in_url_paths(type_n
     assert b"?z=1" not in path and b"/../" not in path, path
     if type_name in ("aimable", "airstore"):
         assert (b"coll%3Fx" if type_name == "aimable" else b"ws%3Fx%3D1") in path, path
+
+
+def test_status_tables_on_a_terminal_show_values_as_text(monkeypatch):
+    """On a TTY `status` and `sync` draw rich tables: a platform's status text is neither rich
+    markup nor a terminal escape there."""
+    import io
+
+    from reconciler.commands.status import print_table
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+    print_table(["NAME", "STATUS"], [["repo-docs", "[bold red]failed[/] \x1b[2J\u202e"]])
+    text = screen.getvalue()
+    assert "[bold red]failed[/]" in text and "\\u001b[2J" in text and "\\u202e" in text, text
+    assert "\x1b[2J" not in text and "\u202e" not in text

@@ -19,6 +19,7 @@ from ..providers import Provider
 from ..providers.base import ConnectorStatus, SyncJob
 from ..schedule_text import describe
 from ..syncing import describe_progress, locate
+from ..textsafe import escape
 from ._common import load_manifest, manifest_options, open_engine
 
 FORMAT_VERSION = 1
@@ -28,16 +29,19 @@ NOT_CREATED = "not created"
 # -- tables, shared with `reconcile sync` --------------------------------------------------------
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, title: str | None = None) -> None:
     """A rich table on a TTY, plain aligned columns otherwise (CI logs, pipes); secrets scrubbed."""
-    rows = [[redact.scrub(cell) for cell in row] for row in rows]
+    # names, statuses and errors come from manifests and platforms: controls escaped, and cells are
+    # plain Text on a TTY (a "[bold]" or "[link=...]" in a value is not rich markup)
+    rows = [[escape(redact.scrub(cell)) for cell in row] for row in rows]
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=title, title_justify="left", header_style="bold")
         for h in headers:
             table.add_column(h, overflow="fold")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(Text(cell) for cell in row))
         Console(file=sys.stdout, highlight=False).print(table)
         return
     if title:

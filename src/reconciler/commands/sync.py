@@ -20,6 +20,7 @@ from .. import console, redact
 from ..errors import ReconcileError
 from ..manifest.durations import parse_duration
 from ..syncing import SyncRun, Watcher, cancel, check_names, describe_progress, display_id, locate, start
+from ..textsafe import escape
 from ._common import interactive, load_manifest, manifest_options, open_engine
 from .status import print_table
 
@@ -71,12 +72,13 @@ class _Live:
 
     def _table(self):  # type: ignore[no-untyped-def]
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(box=None, header_style="bold", pad_edge=False)
         for h in ("CONNECTOR", "PROVIDER", "STATUS"):
             table.add_column(h)
-        for run in self.runs:
-            table.add_row(run.name, run.provider, redact.scrub(_state_text(run)))
+        for run in self.runs:  # plain Text: a platform's status or error is never rich markup
+            table.add_row(run.name, run.provider, Text(escape(redact.scrub(_state_text(run)))))
         return table
 
     def __enter__(self) -> "_Live":
