@@ -299,7 +299,8 @@ class Executor:
             self._record(action, connector, live)
             return live
         try:
-            live = self._create(provider, action, connector, original=old.id)
+            live = self._replacement_left_live(provider, connector, old) or \
+                self._create(provider, action, connector, original=old.id)
         except StateWriteError:
             raise
         except (ProviderError, ReconcileError) as exc:
@@ -316,6 +317,21 @@ class Executor:
                                  f"deleted (the next apply retries): {exc}", False) from None
         self._remove(deposed.name)
         return live
+
+    def _replacement_left_live(self, provider: Provider, connector: Connector,
+                               old: LiveConnector) -> LiveConnector | None:
+        """A create-first replace killed after its create committed but before the state said so
+        leaves the replacement live beside the original, owned by no one: take it (same identity,
+        the desired source and target, not the original) instead of making a second. Platforms that
+        replay an idempotency key need no look (their create hands it back); the rest pay one lookup
+        per replace, only on this path."""
+        if provider.capabilities.idempotent_create or not provider.identity(connector):
+            return None
+        found = self._lookup(provider, connector)
+        owned = {e.id for e in self.ctx.state.entries.values()}
+        if found is None or found.id == old.id or found.id in owned:
+            return None
+        return found if (found.source, found.target) == (connector.source, connector.target) else None
 
     def _create(self, provider: Provider, action: Action, connector: Connector,
                 original: str | None = None) -> LiveConnector:
