@@ -80,10 +80,12 @@ def cli(verbose: int, allow_hosts: tuple[str, ...]) -> None:
 
 
 class _ScrubbingFormatter(logging.Formatter):
+    # -v logs carry request URLs and platform bodies: the same masking and escaping as errors
     def format(self, record: logging.LogRecord) -> str:
         from . import redact
+        from .textsafe import escape
 
-        return redact.scrub(super().format(record))
+        return escape(redact.mask_env_text(redact.scrub(super().format(record))))
 
 
 def _interrupted() -> None:

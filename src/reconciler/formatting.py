@@ -28,6 +28,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScala
 from ruamel.yaml.tokens import CommentToken
 
 from .errors import ReconcileError
+from .manifest.yaml_loader import ALIAS_BUDGET
 
 TOP_ORDER = ("version", "state", "providers", "connectors", "moved")
 CONNECTOR_ORDER = ("provider", "source", "target", "description", "scope", "schedule", "syncs", "member",
@@ -81,6 +82,7 @@ def format_text(text: str, *, name: str = "<text>") -> Formatted:
         raise FormatError(f"{name}: not valid YAML ({exc})") from exc
     if not docs or all(d is None for d in docs):
         return Formatted(text, False)
+    _refuse_alias_bombs(docs, name)
     for doc in docs:
         _as_pyyaml_reads(doc)
         if isinstance(doc, CommentedMap):
@@ -95,6 +97,29 @@ def format_text(text: str, *, name: str = "<text>") -> Formatted:
     result = out.getvalue()
     _check_same_meaning(text, result, name)
     return Formatted(result, result != text)
+
+
+def _refuse_alias_bombs(docs: list[Any], name: str) -> None:
+    """The loader's alias budget, here too: ``&a [*b, *b, ...]`` nested a few levels is a few
+    lines that expand to billions of nodes, which the walks below (and the meaning check) visit
+    one by one; ``fmt --check`` in a pre-commit hook would hang on a pull request's file."""
+    seen: set[int] = set()
+    expanded = 0
+    stack: list[tuple[Any, bool]] = [(d, False) for d in docs]
+    while stack:
+        node, aliased = stack.pop()
+        if not isinstance(node, (CommentedMap, CommentedSeq)):
+            continue
+        if id(node) in seen:
+            aliased = True
+        seen.add(id(node))
+        children = list(node.values()) if isinstance(node, CommentedMap) else list(node)
+        if aliased:
+            expanded += 1 + len(children)
+            if expanded > ALIAS_BUDGET:
+                raise FormatError(f"{name}: YAML aliases expand to more than {ALIAS_BUDGET} nodes; "
+                                  "refusing (write the values out); file left unchanged")
+        stack.extend((c, aliased) for c in children)
 
 
 def _yaml() -> YAML:

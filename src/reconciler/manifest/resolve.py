@@ -95,7 +95,9 @@ def _walk(value: Any, path: Path, out: ResolvedDocument, env: Mapping[str, str],
             if problem:
                 out.diagnostics.append(Diagnostic(problem, out.doc.location(path)))
         return value  # the schema checks the reference as written
-    if result.from_env and path[:1] == ("connectors",):
+    # every non-secret value, not only connector fields: a provider url such as
+    # https://${AWS_SECRET_ACCESS_KEY}.evil.example is printed by the allowed-host refusal
+    if result.from_env:
         for name in result.from_env:
             if not redact.is_public(name, env):
                 redact.register_env(name, env[name])

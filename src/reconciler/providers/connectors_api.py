@@ -231,7 +231,12 @@ class ConnectorsApiProvider(Provider):
     def status(self, live: LiveConnector) -> ConnectorStatus:
         body = self.http.json("GET", f"v1/connectors/{quote(live.id, safe='')}", kind="get")
         current = self._with_auth_url(self._live(body["data"], complete=True))
-        return ConnectorStatus(status=current.status, auth_url=current.extra.get("auth_url"))
+        # the API lists no jobs (seeds/connectors-api.txt): ``lastSync`` is when the latest sync
+        # ended, and the connector's own status says how (``error`` after a failed one)
+        ended = current.extra.get("last_sync")
+        outcome = {"active": "completed", "error": "failed"}.get(str(current.status), "finished")
+        last = SyncJob(id="", status=outcome, finished_at=ended) if ended else None
+        return ConnectorStatus(status=current.status, last_sync=last, auth_url=current.extra.get("auth_url"))
 
     # -- target existence (plan time) ---------------------------------------------------------
     def missing_targets(self, targets: Iterable[str]) -> set[str]:

