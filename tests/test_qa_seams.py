@@ -113,3 +113,37 @@ def test_status_shows_the_connectors_api_last_sync(emulator, tmp_path):
     assert after.code == 0, after.output
     row = next(line for line in after.stdout.splitlines() if line.startswith("documents "))
     assert "completed 20" in row and "never run" not in row, after.stdout
+
+
+NANGO_NO_TYPE = """version: 1
+providers:
+  nango:
+    type: nango
+    url: https://api.nango.dev
+    api_key: ${KEY}
+connectors:
+  acme-slack:
+    provider: nango
+    source: slack-prod
+    credentials:
+      access_token: ${TOKEN}
+"""
+
+
+def test_nango_credentials_without_type_get_one_error_not_three_shapes(tmp_path):
+    """Each credential shape's ``if`` matched when ``type`` was missing (JSON Schema's ``if`` holds
+    for an absent property), so the user was told to add apiKey, username and password too."""
+    result = run_cli("validate", "--no-env", str(write(tmp_path, NANGO_NO_TYPE)))
+    assert result.code == 1 and "Traceback" not in result.output
+    assert "connectors.yaml:11:5: missing required key 'type' in credentials" in result.stderr
+    assert "apiKey" not in result.stderr and "username" not in result.stderr
+    assert "error: 1 error in the manifests" in result.stderr
+
+
+def test_a_state_block_without_backend_is_not_told_about_postgres(tmp_path):
+    text = NANGO_NO_TYPE.replace("      access_token:", "      type: OAUTH2\n      access_token:") \
+        + "state:\n  path: state.json\n"
+    result = run_cli("validate", "--no-env", str(write(tmp_path, text)))
+    assert result.code == 1, result.output
+    assert "missing required key 'backend' in state" in result.stderr
+    assert "dsn" not in result.stderr and "postgres" not in result.stderr, result.stderr
