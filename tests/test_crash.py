@@ -88,9 +88,20 @@ def _crash_and_converge(project: Project, points) -> int:  # type: ignore[no-unt
     kills = _kills(project, points)
     assert kills >= len(points) - 1, "the runs ended before the kill points: widen the windows"
     quiet(project.emu)
-    # a killed run leaves what it committed; nothing is duplicated, whatever the kill point
-    assert project.problems()["duplicated"] == []
+    # a killed run leaves what it committed; nothing is duplicated, whatever the kill point, except
+    # a replace that creates before it destroys, killed between the two: old and new side by side
+    # until the re-run deletes the old one (assert_converged)
+    assert _unexplained_duplicates(project) == []
     r = project.apply("--parallelism", "16")
     assert r.code == 0, r.output
     project.assert_converged()
     return kills
+
+
+def _unexplained_duplicates(project: Project) -> list[str]:
+    sources: dict[str, list[bool]] = {}
+    for name, _scope, alt in project.live():
+        sources.setdefault(name, []).append(alt)
+    pairs = {n for n, alts in sources.items()  # the replaced object (old source) and its replacement (new)
+             if len(alts) == 2 and n in project.specs and sorted(alts) == [False, True]}
+    return sorted(n for n, alts in sources.items() if len(alts) > 1 and n not in pairs)
