@@ -147,3 +147,71 @@ def test_a_state_block_without_backend_is_not_told_about_postgres(tmp_path):
     assert result.code == 1, result.output
     assert "missing required key 'backend' in state" in result.stderr
     assert "dsn" not in result.stderr and "postgres" not in result.stderr, result.stderr
+
+
+def quickstart(tmp_path):
+    import shutil
+
+    from conftest import ROOT
+
+    shutil.copy(ROOT / "examples" / "quickstart" / "connectors.yaml", tmp_path / "connectors.yaml")
+    return tmp_path / "connectors.yaml"
+
+
+def test_a_saved_plan_of_the_wrong_shape_is_refused_not_a_traceback(tmp_path):
+    """``apply PLANFILE`` read fields of the saved plan without checking them: an artifact that is
+    truncated or edited (actions null, an unknown action) ended in TypeError/KeyError/ValueError."""
+    import json
+
+    path = quickstart(tmp_path)
+    plan = tmp_path / "plan.json"
+    assert run_cli("plan", str(path), "--sandbox", "-o", str(plan)).code == 0
+    good = json.loads(plan.read_text())
+    broken = {"null-actions": {**good, "actions": None},
+              "unknown-action": {**good, "actions": [{**good["actions"][0], "action": "nuke"}]},
+              "options-list": {**good, "options": []}}
+    for label, doc in broken.items():
+        bad = tmp_path / f"{label}.json"
+        bad.write_text(json.dumps(doc))
+        result = run_cli("apply", str(bad))
+        assert result.code == 1 and "Traceback" not in result.output, (label, result.output)
+        assert f"{bad}: not a plan file `reconcile plan -o` wrote" in result.stderr, (label, result.stderr)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    result = run_cli("apply", str(deep))
+    assert result.code == 1 and "Traceback" not in result.output and "not a readable plan file" in result.stderr
+    # the real one still applies
+    result = run_cli("apply", str(plan))
+    assert result.code == 0 and "Apply complete! Connectors: 2 added" in result.stdout, result.output
+
+
+def test_a_state_nested_beyond_the_json_parser_is_a_state_error(tmp_path):
+    path = quickstart(tmp_path)
+    state = tmp_path / ".reconcile" / "sandbox" / "state.json"
+    assert run_cli("apply", str(path), "--sandbox").code == 0
+    good = state.read_text()
+    for target, where in ((state, "it is not JSON"), (state.with_name("state.json.journal"), "journal line 1 is not JSON")):
+        state.write_text(good)
+        target.write_text("[" * 100_000 + "]" * 100_000 + "\n")
+        result = run_cli("plan", str(path), "--sandbox")
+        assert result.code == 1 and "Traceback" not in result.output, result.output
+        assert "error: state " in result.stderr and where in result.stderr, result.stderr
+        target.unlink()
+
+
+def test_state_push_checks_entries_as_a_load_does(tmp_path):
+    """``state push`` accepted an entry whose fields were not an object (and crashed on a list):
+    the pushed state then broke every later command."""
+    import json
+
+    path = quickstart(tmp_path)
+    assert run_cli("apply", str(path), "--sandbox").code == 0
+    pulled = json.loads(run_cli("state", "pull", str(path), "--sandbox").stdout)
+    for label, body in (("list", [1]), ("fields", {**pulled["connectors"]["quickstart-slack"], "fields": "zz"})):
+        doc = {**pulled, "connectors": {**pulled["connectors"], "quickstart-slack": body}}
+        pushed = tmp_path / f"{label}.json"
+        pushed.write_text(json.dumps(doc))
+        result = run_cli("state", "push", str(path), str(pushed), "--sandbox")
+        assert result.code == 1 and "Traceback" not in result.output, (label, result.output)
+        assert "connector 'quickstart-slack' is not a valid entry" in result.stderr, (label, result.stderr)
+    assert run_cli("plan", str(path), "--sandbox", "--detailed-exitcode").code == 0

@@ -26,13 +26,29 @@ def _read_planfile(path: str) -> dict | None:
         return None
     try:
         doc = json.loads(p.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ReconcileError(f"{path}: not a readable plan file ({exc})") from exc
     if not isinstance(doc, dict) or "format_version" not in doc:
         raise ReconcileError(f"{path}: not a plan file (write one with `reconcile plan PATH -o {path}`)")
     if doc["format_version"] != FORMAT_VERSION:
-        raise ReconcileError(f"{path}: plan format {doc['format_version']} is not supported (expected {FORMAT_VERSION})")
+        raise ReconcileError(f"{path}: plan format {doc['format_version']!r} is not supported (expected {FORMAT_VERSION})")
+    _check_plan_shape(doc, path)
     return doc
+
+
+def _check_plan_shape(doc: dict, path: str) -> None:
+    """A saved plan that is not what ``plan -o`` writes (edited, truncated by an artifact store,
+    from another tool) is refused by the plan schema, before anything reads a field of it: the
+    fields it lacks used to end in a traceback."""
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parent.parent / "schemas" / "plan.schema.json").read_text())
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(doc))
+    if error is None:
+        return
+    where = "/".join(str(p) for p in error.absolute_path) or "the top level"
+    raise ReconcileError(f"{path}: not a plan file `reconcile plan -o` wrote ({where}: {error.message}); "
+                         f"make a new one with `reconcile plan PATH -o {path}`")
 
 
 @click.command("apply")

@@ -27,7 +27,7 @@ from ..manifest.variables import parse, resolve
 from ..manifest.yaml_loader import load_file
 from ..model import Manifest, Secret, StateConfig
 from ..plan.ownership import dotted, owned_paths, platform_owned, value_at
-from ..state import StateBackend, holder_description, open_backend
+from ..state import StateBackend, check, holder_description, open_backend
 from ..state.model import STATE_VERSION, State, StateEntry
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # the schema's connector name
@@ -260,7 +260,7 @@ def push(path: str, sandbox: bool, state_path: str | None, file: Any, force: boo
 def _parse_state(text: str, name: str) -> State:
     try:
         doc = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ReconcileError(f"{name}: not JSON ({exc}); write the output of `reconcile state pull`") from None
     if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION or not isinstance(doc.get("connectors"), dict):
         raise ReconcileError(f"{name}: not a version {STATE_VERSION} state (expected the output of "
@@ -269,10 +269,12 @@ def _parse_state(text: str, name: str) -> State:
         raise ReconcileError(f"{name}: lineage (a string) and serial (a number >= 0) are required")
     entries = {}
     for key, body in doc["connectors"].items():
-        missing = [f for f in ("provider", "type", "id") if not isinstance((body or {}).get(f), str) or not body[f]]
-        if not isinstance(body, dict) or missing or not NAME.match(key):
-            raise ReconcileError(f"{name}: connector {key!r} is not a valid entry (needs a valid name and "
-                                 f"provider, type, id strings{'; missing ' + ', '.join(missing) if missing else ''})")
+        # the checks a state file gets when it is loaded: a pushed entry of the wrong shape would
+        # otherwise be written, and every later command would refuse the state (or crash on it)
+        problem = check.entry_problem({**body, "name": key} if isinstance(body, dict) else body)
+        if problem or not NAME.match(key):
+            raise ReconcileError(f"{name}: connector {key!r} is not a valid entry ({problem or 'not a valid name'}; "
+                                 "each needs provider, type and id strings); nothing was changed")
         entry = StateEntry.from_json({**body, "name": key})
         entries[key] = entry
     return State(entries=entries, lineage=doc["lineage"], serial=doc["serial"])

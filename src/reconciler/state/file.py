@@ -98,7 +98,7 @@ class FileBackend(StateBackend):
         if text is not None:
             try:
                 data = json.loads(text)
-            except ValueError as exc:
+            except (ValueError, RecursionError) as exc:  # RecursionError: nesting beyond the parser's stack
                 raise check.corrupt(where, f"it is not JSON ({exc})", self._repair()) from None
             state = check.document(data, where, self._repair)
         self._journal_end = None
@@ -121,7 +121,7 @@ class FileBackend(StateBackend):
                 continue
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 record = _GARBAGE
             problem = "is not JSON" if record is _GARBAGE else check.journal_record(record)
             if problem:
