@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 STATE_VERSION = 1
@@ -31,7 +31,9 @@ class StateEntry:
     create_nonce: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # shallow: the result is only serialised, and asdict's deep copy of every projection was
+        # half the time of writing a state of 1,000 connectors
+        return {f: getattr(self, f) for f in self.__dataclass_fields__}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "StateEntry":
