@@ -215,3 +215,31 @@ def test_state_push_checks_entries_as_a_load_does(tmp_path):
         assert result.code == 1 and "Traceback" not in result.output, (label, result.output)
         assert "connector 'quickstart-slack' is not a valid entry" in result.stderr, (label, result.stderr)
     assert run_cli("plan", str(path), "--sandbox", "--detailed-exitcode").code == 0
+
+
+def test_import_from_a_per_target_platform_asks_for_a_target(tmp_path):
+    """Airstore and Aimable list per workspace/collection. With no connector declared on them yet
+    (the usual first import), import listed nothing and said "every connector on airstore is
+    managed already" while two were live and unmanaged."""
+    import shutil
+
+    from conftest import ROOT
+
+    path = tmp_path / "main.yaml"
+    shutil.copy(ROOT / "examples" / "airstore" / "main.yaml", path)
+    assert run_cli("apply", str(tmp_path), "--sandbox").code == 0
+    assert run_cli("state", "rm", str(tmp_path), "team-gmail", "alice-exa", "--sandbox").code == 0
+    text = path.read_text()
+    path.write_text(text[:text.index("connectors:")])
+
+    result = run_cli("import", str(tmp_path), "--provider", "airstore", "--sandbox")
+    assert result.code == 1 and "Traceback" not in result.output, result.output
+    assert "Nothing to import" not in result.output
+    assert "airstore (airstore) lists connectors per target" in result.stderr and "--target" in result.stderr
+
+    result = run_cli("import", str(tmp_path), "--provider", "airstore", "--target", "ws_abc123", "--sandbox")
+    # the member connection cannot be imported (Airstore returns only its internal member number)
+    assert result.code == 0 and "Wrote 1 connector to" in result.stdout and "Adopted" in result.stdout, result.output
+    assert run_cli("fmt", "--check", str(tmp_path)).code == 0
+    assert run_cli("validate", "--no-env", str(tmp_path)).code == 0
+    assert run_cli("plan", str(tmp_path), "--sandbox", "--detailed-exitcode").code == 0

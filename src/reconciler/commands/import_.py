@@ -89,8 +89,13 @@ def command(path: str, provider_name: str, target: str | None, out_dir: str | No
         if target and provider.missing_targets([target]):
             raise ReconcileError(f"--target {target!r} does not exist on provider {provider_name!r}; "
                                  "name an existing target (collection, workspace, ...) or leave --target out")
-        found, collisions = _unmanaged(engine.manifest, provider, state.for_provider(provider_name), target,
-                                       engine.keys[provider_name])
+        entries = state.for_provider(provider_name)
+        if provider.capabilities.lists_per_target and not target and not _plan_targets(engine.manifest, provider, entries):
+            # nothing would be listed, and "every connector is managed already" would be a guess
+            raise ReconcileError(f"{provider_name} ({provider.type}) lists connectors per target, and no manifest "
+                                 f"or state entry names one on {provider_name!r} yet: say which with --target "
+                                 "(a collection, workspace or space/collection); nothing was imported")
+        found, collisions = _unmanaged(engine.manifest, provider, entries, target, engine.keys[provider_name])
         skipped = [l for l in found if l.owned]  # another reconciler's state owns it
         lives = [provider.read(l) if not l.complete else l for l in found if not l.owned]
         for live in [l for l in lives if provider.import_blocker(l)]:
@@ -98,7 +103,8 @@ def command(path: str, provider_name: str, target: str | None, out_dir: str | No
             lives.remove(live)
         for live in skipped:
             console.err(f"skipped {live.name or live.id} (id {live.id}): it carries the reconciler's ownership "
-                        "marker, so another state manages it")
+                        "marker, so another state manages it (if it was this state's before `reconcile state rm`, "
+                        "declare it in a manifest under that name: the plan adopts it)")
         if not lives:
             console.out(f"Nothing to import: every connector on {provider_name} is managed already.")
             return
@@ -130,6 +136,12 @@ def command(path: str, provider_name: str, target: str | None, out_dir: str | No
     _report(items, out_file, adopted, path)
 
 
+def _plan_targets(manifest: Manifest, provider: Provider, entries: list[StateEntry]) -> set[str]:
+    """The targets a plan of this provider lists: those its declared connectors and state entries name."""
+    desired = [c for c in manifest.connectors.values() if c.provider == provider.config.name]
+    return {c.target for c in desired if c.target} | {e.target for e in entries if e.target}
+
+
 def _unmanaged(manifest: Manifest, provider: Provider, entries: list[StateEntry], target: str | None,
                key: bytes) -> tuple[list[LiveConnector], list[tuple[LiveConnector, Connector]]]:
     """What nothing manages, and which of those share their identity with a declared connector.
@@ -138,7 +150,7 @@ def _unmanaged(manifest: Manifest, provider: Provider, entries: list[StateEntry]
     what lives elsewhere (``import`` without ``--target`` lists the whole account where it can) is
     unmanaged by definition and must not be paired by name with a connector declared elsewhere."""
     desired = [c for c in manifest.connectors.values() if c.provider == provider.config.name]
-    plan_targets = {c.target for c in desired if c.target} | {e.target for e in entries if e.target}
+    plan_targets = _plan_targets(manifest, provider, entries)
     provider.recall(entries)
     listed = list(provider.list([target])) if target else list(provider.list_everything(sorted(plan_targets)))
     visible = [l for l in listed if l.target is None or l.target in plan_targets]

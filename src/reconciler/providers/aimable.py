@@ -99,6 +99,7 @@ def _sync_job(data: Mapping[str, Any]) -> SyncJob:
 class AimableProvider(Provider):
     type = "aimable"
     capabilities = Capabilities(
+        lists_per_target=True,  # each list call is for one target (import needs --target to start)
         updatable=frozenset({"scope", "credentials"}),
         replace_on=frozenset({"source", "target"}),
         schedule_forms=frozenset(),

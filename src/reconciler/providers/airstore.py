@@ -57,6 +57,7 @@ def _key(workspace: str, member: str, integration: str) -> str:
 class AirstoreProvider(Provider):
     type = "airstore"
     capabilities = Capabilities(
+        lists_per_target=True,  # each list call is for one target (import needs --target to start)
         updatable=frozenset({"scope", "credentials"}),
         replace_on=frozenset({"source", "target", "member"}),
         schedule_forms=frozenset(),

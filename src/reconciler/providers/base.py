@@ -47,6 +47,9 @@ class Capabilities:
     # create takes an idempotency key the platform remembers (even after a delete): the executor
     # journals a nonce per create attempt so that only a retry of the same attempt reuses a key
     idempotent_create: bool = False
+    # the list call takes a target (collection, workspace): with none named, nothing can be listed,
+    # so ``import`` without --target must ask for one rather than report "nothing to import"
+    lists_per_target: bool = False
 
 
 @dataclass(slots=True)
