@@ -243,3 +243,18 @@ def test_import_from_a_per_target_platform_asks_for_a_target(tmp_path):
     assert run_cli("fmt", "--check", str(tmp_path)).code == 0
     assert run_cli("validate", "--no-env", str(tmp_path)).code == 0
     assert run_cli("plan", str(tmp_path), "--sandbox", "--detailed-exitcode").code == 0
+
+
+def test_a_refused_value_read_from_a_ci_variable_is_not_quoted_back(tmp_path):
+    """Validation errors quote the value they refuse: ``target: "${AWS_SECRET_ACCESS_KEY}"`` fails
+    the target pattern, and validate (or the PR's plan job) printed the CI's secret."""
+    text = AIRWEAVE_AT.format(url="https://api.airweave.ai").replace(
+        "target: docs-ab123", 'target: "${AWS_SECRET_ACCESS_KEY}"\n    schedule:\n      cron: "${AWS_SECRET_ACCESS_KEY}"')
+    path = write(tmp_path, text)
+    env = {"KEY": KEY, "TOKEN": TOKEN, "AWS_SECRET_ACCESS_KEY": "Ci/Only Secret+Value=1"}
+    for command in ("validate", "plan"):
+        result = run_cli(command, str(path), env=env)
+        assert result.code == 1 and "Traceback" not in result.output, result.output
+        assert "target: '(from $AWS_SECRET_ACCESS_KEY)'" in result.stderr, result.stderr
+        assert "cron '(from $AWS_SECRET_ACCESS_KEY)'" in result.stderr, result.stderr
+        assert "Ci/Only" not in result.output and "Secret+Value" not in result.output

@@ -123,8 +123,12 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(1 if exc.exit_code == 2 else exc.exit_code)  # usage errors are errors: 1
     except ManifestError as exc:
+        from . import redact
+
         for diagnostic in exc.diagnostics:
-            console.err(str(diagnostic))
+            # a diagnostic quotes the value it refuses, which may have come from any CI variable
+            # (`target: "${AWS_SECRET_ACCESS_KEY}"` fails the target pattern)
+            console.err(redact.mask_env_text(str(diagnostic)))
         n = len(exc.diagnostics)
         console.error(f"{n} error{'s' if n != 1 else ''} in the manifests; nothing was contacted")
         sys.exit(1)
