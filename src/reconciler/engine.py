@@ -178,7 +178,8 @@ class Engine:
                 to_read.append(m)
         if not to_read:
             return
-        self.progress(f"{provider.config.name}: reading {len(to_read)} changed connector(s)")
+        # not "changed": a read is also due where the version marker misses a field (needs_detail)
+        self.progress(f"{provider.config.name}: reading the detail of {len(to_read)} connector(s)")
         with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
             for m, full in zip(to_read, pool.map(lambda m: provider.read(m.live), to_read)):
                 m.live = full
