@@ -258,3 +258,16 @@ def test_a_refused_value_read_from_a_ci_variable_is_not_quoted_back(tmp_path):
         assert "target: '(from $AWS_SECRET_ACCESS_KEY)'" in result.stderr, result.stderr
         assert "cron '(from $AWS_SECRET_ACCESS_KEY)'" in result.stderr, result.stderr
         assert "Ci/Only" not in result.output and "Secret+Value" not in result.output
+
+
+def test_a_manifest_cannot_downgrade_the_official_host_to_plain_http(tmp_path):
+    """``allow_insecure_http`` is the manifest's to set: a pull request wrote ``url:
+    http://api.airweave.ai`` with it, and the plan job would send the API key in clear text."""
+    path = write(tmp_path, AIRWEAVE_AT.format(url="http://api.airweave.ai").replace(
+        "    api_key:", "    allow_insecure_http: true\n    api_key:"))
+    env = {"KEY": KEY, "TOKEN": TOKEN, "RECONCILE_HTTP_TIMEOUT": "1"}
+    for command in (["plan"], ["apply", "--yes"]):
+        result = run_cli(*command, str(path), env=env)
+        assert result.code == 1 and "Traceback" not in result.output, result.output
+        assert "connectors.yaml:5:10: provider 'aw' (airweave): api.airweave.ai is the platform's official API, " \
+               "which is served over https only" in result.stderr, result.stderr

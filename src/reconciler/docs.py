@@ -165,11 +165,12 @@ manifest is treated as untrusted input:
   `RECONCILE_ALLOWED_HOSTS=airweave.corp.example,*.nango.corp.example` (comma-separated; `*.` allows
   subdomains), or on its command line: `reconcile --allow-host HOST plan ...`. A manifest cannot
   allow a host. Any other `url:` is refused before the first call,
-  naming the provider and the `url:`'s FILE:LINE.
-- **`${VAR}` outside secrets is masked.** A connector field may read a variable
-  (`target: ${COLLECTION}`), but a pull request could read any variable of the CI that way
-  (`description: "${AWS_SECRET_ACCESS_KEY}"`). So plans (text, Markdown, JSON, saved plans) and
-  error messages show such a value as `(from $VAR)`, unless the CI lists the variable in
+  naming the provider and the `url:`'s FILE:LINE. An official host is https only:
+  `allow_insecure_http` (a manifest setting) cannot send the key to it in clear text.
+- **`${VAR}` outside secrets is masked.** A field may read a variable
+  (`target: ${COLLECTION}`, `url: ${AIRWEAVE_URL}`), but a pull request could read any variable of the
+  CI that way (`description: "${AWS_SECRET_ACCESS_KEY}"`). So plans (text, Markdown, JSON, saved plans),
+  error messages, validation errors and `-v` logs show such a value as `(from $VAR)`, unless the CI lists the variable in
   `RECONCILE_PUBLIC_VARS` (comma-separated names, `PREFIX_*` patterns). Values of 4 characters
   or more are masked wherever they appear in a shown value, shorter ones when they are the whole
   value. Only display is masked: the platform and the state get the real value.

@@ -119,9 +119,14 @@ def check_allowed_host(url: str, *, official_urls: Iterable[str], what: str, whe
     """
     host = (urlsplit(url).hostname or "").lower()
     official = sorted({(urlsplit(u).hostname or "").lower() for u in official_urls if u} - {""})
+    prefix = f"{where}: " if where else ""
+    if urlsplit(url).scheme == "http" and host.rstrip(".") in official:
+        # allow_insecure_http is a manifest setting: a pull request must not be able to send the
+        # key to the official host in clear text (readable by anything on the CI's network path)
+        raise ReconcileError(f"{prefix}{what}: {host} is the platform's official API, which is served over "
+                             f"https only; write https://{host} (allow_insecure_http does not apply to it)")
     if host_allowed(host, official, extra_allowed_hosts(env)):
         return
-    prefix = f"{where}: " if where else ""
     allowed = ", ".join(official + ["loopback"])
     raise ReconcileError(
         f"{prefix}{what}: refusing to send credentials to {host or url!r}: not an allowed host (allowed: {allowed}). "
