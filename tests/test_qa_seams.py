@@ -271,3 +271,30 @@ def test_a_manifest_cannot_downgrade_the_official_host_to_plain_http(tmp_path):
         assert result.code == 1 and "Traceback" not in result.output, result.output
         assert "connectors.yaml:5:10: provider 'aw' (airweave): api.airweave.ai is the platform's official API, " \
                "which is served over https only" in result.stderr, result.stderr
+
+
+def test_a_reconcileignore_linking_out_of_the_directory_is_not_read(tmp_path):
+    """Manifests that are symlinks out of the directory are refused, but ``.reconcileignore`` was
+    followed: a pull request linking it to a runner file got that file's lines quoted back in the
+    'Invalid git pattern' error (and /proc/self/environ was read as patterns)."""
+    import os
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("RUNNER-ONLY-LINE\\\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    quickstart(repo)
+    os.symlink(outside, repo / ".reconcileignore")
+    for command in (["validate", "--no-env"], ["fmt", "--check"]):
+        result = run_cli(*command, str(repo))
+        assert result.code == 1 and "Traceback" not in result.output, result.output
+        assert "RUNNER-ONLY-LINE" not in result.output
+        assert ".reconcileignore:1:1: is a symlink to" in result.stderr and "outside the manifest directory" in result.stderr
+    (repo / ".reconcileignore").unlink()
+    os.mkfifo(repo / ".reconcileignore")
+    result = run_cli("validate", "--no-env", str(repo), timeout=30)
+    assert result.code == 1 and "is a FIFO, not a .reconcileignore file" in result.stderr, result.output
+    (repo / ".reconcileignore").unlink()
+    (repo / "patterns.txt").write_text("docker-compose.yml\n")
+    os.symlink("patterns.txt", repo / ".reconcileignore")  # inside the directory: fine
+    assert run_cli("validate", "--no-env", str(repo)).code == 0

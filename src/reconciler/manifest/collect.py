@@ -20,8 +20,14 @@ IGNORE_FILE = ".reconcileignore"
 
 def _ignore_spec(root: str) -> tuple[object | None, list[Diagnostic]]:
     path = os.path.join(root, IGNORE_FILE)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         return None, []
+    # the manifests' own rules: a pull request's .reconcileignore linking to /proc/self/environ or a
+    # file of the runner's would be read, and a line the parser refuses is quoted in the error
+    problem = _problem(path, root)
+    if problem:
+        return None, [Diagnostic(problem.replace("not a manifest file", f"not a {IGNORE_FILE} file"),
+                                 Location(path, 1, 1))]
     import pathspec  # only when a directory has one
 
     try:
