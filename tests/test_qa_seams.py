@@ -298,3 +298,22 @@ def test_a_reconcileignore_linking_out_of_the_directory_is_not_read(tmp_path):
     (repo / "patterns.txt").write_text("docker-compose.yml\n")
     os.symlink("patterns.txt", repo / ".reconcileignore")  # inside the directory: fine
     assert run_cli("validate", "--no-env", str(repo)).code == 0
+
+
+def test_a_sandbox_directory_linking_out_gets_no_emulator_data(tmp_path):
+    """The state path check refused ``.reconcile/sandbox`` as a symlink, but only after the sandbox
+    emulators had started and written their data through it, outside the manifest directory."""
+    import os
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    path = quickstart(repo)
+    (repo / ".reconcile").mkdir()
+    os.symlink(outside, repo / ".reconcile" / "sandbox")
+    for command in (["plan"], ["apply"], ["status"]):
+        result = run_cli(*command, str(path), "--sandbox")
+        assert result.code == 1 and "Traceback" not in result.output, result.output
+        assert "outside the manifest directory" in result.stderr, result.stderr
+    assert list(outside.iterdir()) == []

@@ -15,7 +15,7 @@ from typing import Iterator
 from .emulators import EmulatorConfig, RunningEmulator
 from .model import Manifest
 from .providers import provider_class
-from .state import workdir
+from .state import sandbox_dir
 
 
 class SandboxEnv(dict):
@@ -33,7 +33,7 @@ class SandboxEnv(dict):
 @contextmanager
 def sandboxed(manifest: Manifest, *, sync_duration: float = 2.0) -> Iterator[Manifest]:
     """The manifest with every provider's url pointing at a running emulator."""
-    data = workdir(manifest.root) / "sandbox"
+    data = sandbox_dir(manifest.root)
     running: list[RunningEmulator] = []
     providers = {}
     try:

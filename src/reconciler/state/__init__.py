@@ -26,7 +26,7 @@ def open_backend(manifest: Manifest, *, path_override: str | None = None, sandbo
     cfg = manifest.state
     base = Path(manifest.root) if Path(manifest.root).is_dir() else Path(manifest.root).parent
     if sandbox:
-        return FileBackend(_inside(workdir(manifest.root) / "sandbox" / "state.json", base))
+        return FileBackend(sandbox_dir(manifest.root) / "state.json")
     if path_override:  # chosen on the command line (by the CI), not by the manifests
         return FileBackend(path_override)
     if cfg.backend == "postgres":
@@ -37,6 +37,13 @@ def open_backend(manifest: Manifest, *, path_override: str | None = None, sandbo
     if cfg.path:
         return FileBackend(_inside(base / cfg.path, base))
     return FileBackend(_inside(workdir(manifest.root) / "state.json", base))
+
+
+def sandbox_dir(manifest_root: str) -> Path:
+    """``.reconcile/sandbox`` of these manifests, refused (before an emulator writes its data there)
+    when it resolves outside the manifest directory, like a state path."""
+    base = Path(manifest_root) if Path(manifest_root).is_dir() else Path(manifest_root).parent
+    return _inside(workdir(manifest_root) / "sandbox" / "state.json", base).parent
 
 
 def _inside(path: Path, base: Path) -> Path:
