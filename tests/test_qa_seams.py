@@ -317,3 +317,15 @@ def test_a_sandbox_directory_linking_out_gets_no_emulator_data(tmp_path):
         assert result.code == 1 and "Traceback" not in result.output, result.output
         assert "outside the manifest directory" in result.stderr, result.stderr
     assert list(outside.iterdir()) == []
+
+
+def test_fmt_refuses_deep_nesting_with_its_position(tmp_path):
+    """3,000 nested lists (the hostile corpus' deep-nesting-lists.yaml) took fmt seconds of ruamel
+    recursion before 'not valid YAML (maximum recursion depth exceeded)'; validate's limit applies."""
+    from conftest import ROOT
+
+    started = time.monotonic()
+    result = run_cli("fmt", "--check", str(ROOT / "tests" / "hostile" / "deep-nesting-lists.yaml"))
+    assert result.code == 1 and "Traceback" not in result.output
+    assert "deep-nesting-lists.yaml:13:79: nesting deeper than 64 levels" in result.stderr, result.stderr
+    assert time.monotonic() - started < 3

@@ -28,7 +28,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScala
 from ruamel.yaml.tokens import CommentToken
 
 from .errors import ReconcileError
-from .manifest.yaml_loader import ALIAS_BUDGET
+from .manifest.yaml_loader import ALIAS_BUDGET, MAX_DEPTH, _too_deep
 
 TOP_ORDER = ("version", "state", "providers", "connectors", "moved")
 CONNECTOR_ORDER = ("provider", "source", "target", "description", "scope", "schedule", "syncs", "member",
@@ -74,6 +74,10 @@ class Formatted:
 
 def format_text(text: str, *, name: str = "<text>") -> Formatted:
     """The canonical form of one manifest file's text."""
+    deep = _too_deep(text, always=True)  # the loader's depth limit, checked before ruamel recurses
+    if deep is not None:
+        raise FormatError(f"{name}:{deep.line + 1}:{deep.column + 1}: nesting deeper than {MAX_DEPTH} levels; "
+                          "manifests are shallow, flatten this; file left unchanged")
     reader = _yaml()
     reader.preserve_quotes = True  # to tell a quoted "yes" (text) from a plain yes (a bool to PyYAML)
     try:

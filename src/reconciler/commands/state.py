@@ -127,7 +127,7 @@ def list_(path: str, sandbox: bool, state_path: str | None, fmt: str) -> None:
 def show(path: str, sandbox: bool, state_path: str | None, name: str, fmt: str) -> None:
     """Everything the state holds about NAME (credentials only as a keyed fingerprint).
 
-    ``owned`` lists the fields the manifests own (as last applied); ``platform_owned`` the live values
+    `owned` lists the fields the manifests own (as last applied); `platform_owned` the live values
     nobody declared (server defaults, values set in the platform's UI), as last seen: plans leave
     those alone."""
     with ExitStack() as stack:

@@ -266,11 +266,12 @@ def _position(data: bytes, offset: int) -> tuple[int, int]:
     return line, offset - (before.rfind(b"\n") + 1) + 1
 
 
-def _too_deep(text: str) -> yaml.Mark | None:
+def _too_deep(text: str, *, always: bool = False) -> yaml.Mark | None:
     """Where nesting first goes deeper than MAX_DEPTH, checked on the event stream (iterative) before
     composing: libyaml's composer recurses in C and crashes the process (SIGSEGV) near 50k levels.
-    Depth is bounded by the openers ('[', '{', '-', '?') plus indentation, so small texts skip this."""
-    if sum(text.count(c) for c in "[{-?") < _DEPTH_SCAN_FROM:
+    Depth is bounded by the openers ('[', '{', '-', '?') plus indentation, so small texts skip this
+    (``always``: fmt, whose ruamel reader recurses in Python, for seconds, at a few thousand levels)."""
+    if not always and sum(text.count(c) for c in "[{-?") < _DEPTH_SCAN_FROM:
         return None
     depth = 0
     try:
