@@ -148,31 +148,22 @@ class PostgresBackend(StateBackend):
 
     # -- writing ------------------------------------------------------------------------------
     def put(self, entry: StateEntry) -> None:
-        doc: dict[str, Any] = json.loads(redact.scrub(json.dumps(entry.to_json(), sort_keys=True)))
-
-        def write(conn: psycopg.Connection) -> None:
-            with conn.transaction():
-                conn.execute(
-                    "INSERT INTO reconcile_entries (state, name, entry) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (state, name) DO UPDATE SET entry = EXCLUDED.entry, updated_at = now()",
-                    (self.name, entry.name, Jsonb(doc)))
-                conn.execute("UPDATE reconcile_states SET serial = serial + 1 WHERE name = %s", (self.name,))
-
-        self._run(write)
+        self._run(lambda conn: self._upsert(conn, entry))
 
     def rename(self, old: str, entry: StateEntry) -> None:
+        self._run(lambda conn: self._upsert(conn, entry, replacing=old))
+
+    def _upsert(self, conn: psycopg.Connection, entry: StateEntry, *, replacing: str | None = None) -> None:
+        """One row written (the old name's removed in the same transaction, for a rename) and the serial bumped."""
         doc: dict[str, Any] = json.loads(redact.scrub(json.dumps(entry.to_json(), sort_keys=True)))
-
-        def move(conn: psycopg.Connection) -> None:
-            with conn.transaction():
-                conn.execute("DELETE FROM reconcile_entries WHERE state = %s AND name = %s", (self.name, old))
-                conn.execute(
-                    "INSERT INTO reconcile_entries (state, name, entry) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (state, name) DO UPDATE SET entry = EXCLUDED.entry, updated_at = now()",
-                    (self.name, entry.name, Jsonb(doc)))
-                conn.execute("UPDATE reconcile_states SET serial = serial + 1 WHERE name = %s", (self.name,))
-
-        self._run(move)
+        with conn.transaction():
+            if replacing is not None:
+                conn.execute("DELETE FROM reconcile_entries WHERE state = %s AND name = %s", (self.name, replacing))
+            conn.execute(
+                "INSERT INTO reconcile_entries (state, name, entry) VALUES (%s, %s, %s) "
+                "ON CONFLICT (state, name) DO UPDATE SET entry = EXCLUDED.entry, updated_at = now()",
+                (self.name, entry.name, Jsonb(doc)))
+            conn.execute("UPDATE reconcile_states SET serial = serial + 1 WHERE name = %s", (self.name,))
 
     def check_writable(self) -> None:
         def probe(conn: psycopg.Connection) -> None:
