@@ -329,3 +329,20 @@ def test_fmt_refuses_deep_nesting_with_its_position(tmp_path):
     assert result.code == 1 and "Traceback" not in result.output
     assert "deep-nesting-lists.yaml:13:79: nesting deeper than 64 levels" in result.stderr, result.stderr
     assert time.monotonic() - started < 3
+
+
+def test_sync_skips_a_connector_waiting_for_oauth(tmp_path):
+    """examples/connectors-api as shipped: its Notion connector waits for the OAuth consent, and
+    ``sync --wait`` counted it as failed (exit 1, the raw 409) while apply and status say "waits
+    for authorization: open URL"."""
+    import shutil
+
+    from conftest import ROOT
+
+    shutil.copy(ROOT / "examples" / "connectors-api" / "main.yaml", tmp_path / "main.yaml")
+    assert run_cli("apply", str(tmp_path), "--sandbox").code == 0
+    result = run_cli("sync", str(tmp_path), "--sandbox", "--wait", "--timeout", "60s")
+    assert result.code == 0, result.output
+    assert "team-notion (connectors: connectors-api): skipped: team-notion waits for authorization: open https://" \
+        in result.stdout, result.stdout
+    assert "Sync: 2 completed, 0 failed, 0 cancelled, 1 skipped." in result.stdout

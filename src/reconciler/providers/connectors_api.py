@@ -35,7 +35,7 @@ from ..model import Connector, LiveConnector, Secret
 from ..scope_rules import CONNECTORS_API as TYPES
 from ..scope_rules import CONNECTORS_API_DEFAULTS as CONFIG_DEFAULTS
 from . import paging
-from .base import Capabilities, ConnectorStatus, Provider, SyncJob, sync_status
+from .base import Capabilities, ConnectorStatus, NothingToSync, Provider, SyncJob, sync_status
 
 JOB_STATUSES = {"queued": "queued", "pending": "queued", "running": "running", "completed": "completed",
                 "succeeded": "completed", "failed": "failed", "cancelled": "cancelled", "canceled": "cancelled"}
@@ -221,6 +221,12 @@ class ConnectorsApiProvider(Provider):
         )
 
     def trigger_sync(self, live: LiveConnector) -> SyncJob:
+        if live.source in OAUTH_TYPES and live.status == "pending":
+            # nothing can run before the consent: a skip that says what to do, not a failed sync
+            # (a nightly `sync --wait` used to exit 1 on the emulator's 409 oauth_pending)
+            where = live.extra.get("auth_url")
+            raise NothingToSync(f"{live.name or live.id} waits for authorization"
+                                + (f": open {where}" if where else "; its authorize URL is in `reconcile status`"))
         body = self.http.json("POST", f"v1/connectors/{seg(live.id)}/sync", kind="sync", safe_to_retry=True)
         return self._job(body["data"])
 
