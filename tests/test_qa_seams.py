@@ -346,3 +346,17 @@ def test_sync_skips_a_connector_waiting_for_oauth(tmp_path):
     assert "team-notion (connectors: connectors-api): skipped: team-notion waits for authorization: open https://" \
         in result.stdout, result.stdout
     assert "Sync: 2 completed, 0 failed, 0 cancelled, 1 skipped." in result.stdout
+
+
+def test_a_state_path_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
+    """``--state`` naming a FIFO (or /dev/stdin in a CI script) hung every command on the open."""
+    import os
+
+    path = quickstart(tmp_path)
+    fifo = tmp_path / "state.fifo"
+    os.mkfifo(fifo)
+    env = {"AIRWEAVE_API_KEY": KEY, "QUICKSTART_GITHUB_TOKEN": TOKEN, "QUICKSTART_SLACK_TOKEN": TOKEN}
+    for command in (["state", "list"], ["plan"]):
+        result = run_cli(*command, str(path), "--state", str(fifo), env=env, timeout=30)
+        assert result.code == 1 and "Traceback" not in result.output, result.output
+        assert f"state {fifo}: it is not a regular file" in result.stderr, result.stderr

@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -77,7 +78,16 @@ class FileBackend(StateBackend):
 
     def _read(self, path: Path) -> str | None:
         try:
-            return path.read_text(encoding="utf-8")
+            # O_NONBLOCK: a FIFO (`--state` pointed at one) opens at once and is refused below,
+            # instead of waiting forever for a writer
+            with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as fh:
+                mode = os.fstat(fh.fileno()).st_mode
+                if stat.S_ISDIR(mode):
+                    raise IsADirectoryError(errno.EISDIR, "is a directory")
+                if not stat.S_ISREG(mode):
+                    raise check.corrupt(str(path), "it is not a regular file (a FIFO, socket or device)",
+                                        "point --state (or the manifests' state: path) at a regular file")
+                return fh.read().decode("utf-8")
         except FileNotFoundError:
             return None
         except IsADirectoryError:
