@@ -360,3 +360,63 @@ def test_a_state_path_that_is_a_fifo_is_refused_not_waited_on(tmp_path):
         result = run_cli(*command, str(path), "--state", str(fifo), env=env, timeout=30)
         assert result.code == 1 and "Traceback" not in result.output, result.output
         assert f"state {fifo}: it is not a regular file" in result.stderr, result.stderr
+
+
+def _comment_script() -> str:
+    import yaml
+
+    from conftest import ROOT
+
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    [step] = [s for s in action["runs"]["steps"] if s.get("name") == "Post or update the plan comment"]
+    return step["with"]["script"]
+
+
+def _run_comment_script(tmp_path, comments: list[dict], authenticated: str | None) -> list[tuple]:
+    """The action's github-script under node, with GitHub's client mocked: the calls it makes."""
+    import json
+    import shutil
+    import subprocess
+
+    import pytest
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    (tmp_path / "plan.md").write_text("### reconcile plan\n")
+    harness = """
+const calls = [];
+const comments = %s, me = %s;
+const github = {
+  paginate: async (fn, args) => comments,
+  rest: {
+    issues: {
+      listComments: () => {},
+      updateComment: async (a) => calls.push(['update', a.comment_id]),
+      createComment: async (a) => calls.push(['create', a.issue_number]),
+    },
+    users: { getAuthenticated: async () => { if (!me) throw new Error('403'); return { data: { login: me } }; } },
+  },
+};
+const context = { sha: 'abcdef0123456', repo: { owner: 'o', repo: 'r' }, issue: { number: 7 } };
+(async () => { %s
+  console.log(JSON.stringify(calls)); })().catch(e => { console.error(e); process.exit(1); });
+""" % (json.dumps(comments), json.dumps(authenticated), _comment_script())
+    (tmp_path / "harness.js").write_text(harness)
+    proc = subprocess.run([node, "harness.js"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return [tuple(c) for c in json.loads(proc.stdout)]
+
+
+def test_the_pr_comment_updated_is_the_actions_own(tmp_path):
+    """The action updated the first comment starting with its marker, whoever wrote it: a PR author
+    who posts that marker first gets the plan written into their own comment, which they can then
+    edit into a fake "No changes" that reviewers read as the action's."""
+    marker = "<!-- reconcile-plan -->"
+    forged = {"id": 1, "body": marker + " mine", "user": {"login": "attacker", "type": "User"}}
+    ours = {"id": 2, "body": marker + "\n### reconcile plan", "user": {"login": "github-actions[bot]", "type": "Bot"}}
+    assert _run_comment_script(tmp_path, [forged], None) == [("create", 7)]
+    assert _run_comment_script(tmp_path, [forged, ours], None) == [("update", 2)]
+    # a personal token: its own user's comment
+    mine = {"id": 3, "body": marker, "user": {"login": "ci-user", "type": "User"}}
+    assert _run_comment_script(tmp_path, [forged, ours, mine], "ci-user") == [("update", 3)]
