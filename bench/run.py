@@ -26,6 +26,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -246,25 +247,24 @@ class Emulator:
 
 def run_child(cmd: list[str], env: dict[str, str], cwd: Path | None = None,
               timeout: float = 1800) -> tuple[int, float, float, float, str, str]:
-    """(exit code, wall s, cpu s, peak RSS MB, stdout, stderr) of one child process."""
-    out_path, err_path = tempfile.mktemp(), tempfile.mktemp()
+    """(exit code, wall s, cpu s, peak RSS MB, stdout, stderr) of one child process, measured by
+    bench/measure_child.py (a child forked from this process would be charged with our own RSS)."""
+    out_path, err_path, usage_path = tempfile.mktemp(), tempfile.mktemp(), tempfile.mktemp()
     with open(out_path, "w") as out, open(err_path, "w") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err)
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-            time.sleep(0.002)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc = subprocess.Popen([sys.executable, str(BENCH / "measure_child.py"), usage_path, *cmd], env=env,
+                                cwd=cwd, stdout=out, stderr=err, start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     stdout, stderr = Path(out_path).read_text(), Path(err_path).read_text()
-    os.unlink(out_path)
-    os.unlink(err_path)
-    return proc.returncode, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, stdout, stderr
+    usage = json.loads(Path(usage_path).read_text()) if os.path.exists(usage_path) else \
+        {"code": proc.returncode, "wall_s": timeout, "cpu_s": 0.0, "peak_rss_kb": 0}  # killed at the timeout
+    for path in (out_path, err_path, usage_path):
+        if os.path.exists(path):
+            os.unlink(path)
+    return usage["code"], usage["wall_s"], usage["cpu_s"], usage["peak_rss_kb"] / 1024, stdout, stderr
 
 
 def classify(stats: dict[str, int]) -> dict[str, int]:

@@ -173,7 +173,8 @@ class Engine:
             e = m.entry
             if e is not None and e.id == live.id and e.version and e.version == live.version and e.fields is not None \
                     and not provider.needs_detail(m.connector, e.fields):
-                live.fields, live.complete = dict(e.fields), True  # the adapter's fresh object: ours to fill
+                # the adapter's fresh object, completed with the state's projection (shared: neither is changed after)
+                live.fields, live.complete = e.fields, True
             else:
                 to_read.append(m)
         if not to_read:

@@ -42,6 +42,7 @@ real server's behaviour at backend commit 32cfea0c, ``shared/providers.md`` "Rea
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, Generator, Iterable, Iterator
 
 import httpx
@@ -243,12 +244,14 @@ class AirweaveProvider(Provider):
 
     def _from_item(self, item: dict[str, Any]) -> LiveConnector:
         """A list item: identity, source, target and version, not config or schedule."""
+        # a list of 100,000 repeats a few sources, collections, statuses: one string each, not one per item
+        source, target = sys.intern(item["short_name"]), sys.intern(item["readable_collection_id"])
+        status, auth = (sys.intern(v) if isinstance(v, str) else v for v in (item.get("status"), item.get("auth_method")))
         return LiveConnector(
-            id=str(item["id"]), key=item["name"], name=item["name"], source=item["short_name"],
-            target=item["readable_collection_id"],
-            fields={"source": item["short_name"], "target": item["readable_collection_id"]},
-            complete=False, version=item.get("modified_at"), status=item.get("status"),
-            extra={"auth_method": item.get("auth_method"), "created_at": item.get("created_at")},
+            id=str(item["id"]), key=item["name"], name=item["name"], source=source, target=target,
+            fields={"source": source, "target": target},
+            complete=False, version=item.get("modified_at"), status=status,
+            extra={"auth_method": auth, "created_at": item.get("created_at")},
         )
 
     def _from_detail(self, body: dict[str, Any]) -> LiveConnector:

@@ -1,6 +1,7 @@
 """What the reconciler owns: one entry per connector it created or adopted. Nothing secret."""
 from __future__ import annotations
 
+import sys
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +39,29 @@ class StateEntry:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "StateEntry":
         known = {f: data[f] for f in cls.__dataclass_fields__ if f in data}
+        # a state of 100,000 entries repeats a few providers, types, sources, targets and branches:
+        # JSON gives each occurrence its own string, so share them (and the key that is the name)
+        for f in _REPEATED:
+            if isinstance(known.get(f), str):
+                known[f] = sys.intern(known[f])
+        if known.get("key") == known.get("name"):
+            known["key"] = known.get("name")
+        for f in ("fields", "last_applied"):
+            if isinstance(known.get(f), dict):
+                _intern_short(known[f])
         return cls(**known)
+
+
+_REPEATED = ("provider", "type", "source", "target")
+
+
+def _intern_short(projection: dict[str, Any]) -> None:
+    """Intern PROJECTION's short strings in place (fresh from JSON, it is ours), one level into
+    scope too."""
+    for tree in (projection, *(v for v in projection.values() if isinstance(v, dict))):
+        for k, v in tree.items():
+            if isinstance(v, str) and len(v) <= 24:
+                tree[k] = sys.intern(v)
 
 
 @dataclass(slots=True)
