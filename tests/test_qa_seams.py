@@ -420,3 +420,13 @@ def test_the_pr_comment_updated_is_the_actions_own(tmp_path):
     # a personal token: its own user's comment
     mine = {"id": 3, "body": marker, "user": {"login": "ci-user", "type": "User"}}
     assert _run_comment_script(tmp_path, [forged, ours, mine], "ci-user") == [("update", 3)]
+
+
+def test_fmt_names_a_recursive_alias_instead_of_blaming_itself(tmp_path):
+    """tests/hostile/alias-recursive.yaml (``loop: &loop [*loop]``): fmt said "formatting would
+    change the file's meaning ... (please report this with the file)"."""
+    from conftest import ROOT
+
+    result = run_cli("fmt", "--check", str(ROOT / "tests" / "hostile" / "alias-recursive.yaml"))
+    assert result.code == 1 and "Traceback" not in result.output and "please report" not in result.output
+    assert "alias-recursive.yaml:2:7: a YAML alias inside its own anchor makes an endless structure" in result.stderr

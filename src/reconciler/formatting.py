@@ -87,6 +87,7 @@ def format_text(text: str, *, name: str = "<text>") -> Formatted:
     if not docs or all(d is None for d in docs):
         return Formatted(text, False)
     _refuse_alias_bombs(docs, name)
+    _refuse_recursion(text, name)
     for doc in docs:
         _as_pyyaml_reads(doc)
         if isinstance(doc, CommentedMap):
@@ -124,6 +125,39 @@ def _refuse_alias_bombs(docs: list[Any], name: str) -> None:
                 raise FormatError(f"{name}: YAML aliases expand to more than {ALIAS_BUDGET} nodes; "
                                   "refusing (write the values out); file left unchanged")
         stack.extend((c, aliased) for c in children)
+
+
+def _refuse_recursion(text: str, name: str) -> None:
+    """An alias inside its own anchor (``&loop [*loop]``): the loader reads an endless structure
+    (validate refuses it as too deep), ruamel a finite one, so the meaning check below would blame
+    fmt ("please report this") for a file no manifest can be."""
+    done: set[int] = set()
+
+    def walk(node: Any, path: set[int]) -> Any:
+        if not isinstance(node, (pyyaml.MappingNode, pyyaml.SequenceNode)) or id(node) in done:
+            return None
+        if id(node) in path:
+            return node
+        path.add(id(node))
+        children = [c for pair in node.value for c in pair] if isinstance(node, pyyaml.MappingNode) else node.value
+        for child in children:
+            found = walk(child, path)
+            if found is not None:
+                return found
+        path.discard(id(node))
+        done.add(id(node))
+        return None
+
+    try:
+        roots = list(pyyaml.compose_all(text, Loader=pyyaml.SafeLoader))
+    except pyyaml.YAMLError:
+        return  # the meaning check reports it
+    for root in roots:
+        loop = walk(root, set())
+        if loop is not None:
+            mark = loop.start_mark
+            raise FormatError(f"{name}:{mark.line + 1}:{mark.column + 1}: a YAML alias inside its own anchor makes "
+                              "an endless structure; write the values out; file left unchanged")
 
 
 def _yaml() -> YAML:
