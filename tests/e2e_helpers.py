@@ -25,7 +25,7 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 
-from conftest import Result, run_cli
+from conftest import FAST_RETRY, Result, run_cli
 
 PLATFORMS = ("airweave", "nango", "airstore", "aimable", "connectors-api")
 
@@ -218,7 +218,7 @@ class Project:
 
     def popen_apply(self, *extra: str, **env: str) -> subprocess.Popen:
         full = {k: v for k, v in os.environ.items() if not k.startswith(("RECONCILE_", "NO_COLOR"))}
-        full.update(self.env, NO_COLOR="1", **env)
+        full.update(self.env, NO_COLOR="1", RECONCILE_RETRY_BASE_DELAY=FAST_RETRY, **env)
         return subprocess.Popen([sys.executable, "-m", "reconciler", "apply", str(self.root), "--yes", *extra],
                                 env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

@@ -275,7 +275,7 @@ def test_faults_converge_without_duplicates(tmp_path, emulator):
     # no schedules: a scheduled connector's detail is read on every plan (modified_at misses schedule
     # changes), and 25 extra reads at these fault rates would make "3 applies suffice" a coin toss
     project.write(manifest({n: {"cron": None} for n in names}))
-    for _ in range(3):
+    for _ in range(5):  # each run ends with what failed named; at these rates a run can fail a call 6 times
         r = project.apply("--parallelism", "6")
         if r.code == 0:
             break

@@ -22,7 +22,7 @@ import threading
 import time
 import types
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import quote, urlsplit
 
@@ -42,13 +42,28 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
     attempts: int = 6
-    base_delay: float = 0.2
+    # RECONCILE_RETRY_BASE_DELAY (seconds, 0-10) scales every backoff: a CI that would rather fail
+    # fast, or a test suite that injects hundreds of faults, sets it lower
+    base_delay: float = field(default_factory=lambda: _env_seconds("RECONCILE_RETRY_BASE_DELAY", 0.2, 10.0))
     max_delay: float = 10.0
     max_retry_after: float = 60.0
 
     def backoff(self, attempt: int) -> float:
         # full jitter: spreads a herd of parallel retries instead of synchronising them
         return random.uniform(0, min(self.max_delay, self.base_delay * (2 ** attempt)))
+
+
+def _env_seconds(name: str, default: float, most: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= most:  # NaN fails this too
+        raise ReconcileError(f"{name}={raw!r} is not a number of seconds between 0 and {most:g}")
+    return value
 
 
 def is_loopback(host: str) -> bool:
