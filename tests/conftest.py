@@ -17,6 +17,12 @@ from reconciler.emulators import EmulatorConfig, RunningEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# CI runs this suite with CI=true, which changes what the CLI says (a warning about a missing file
+# state, no prompts): every test starts from a workstation's environment, and the tests about CI
+# set it themselves
+for _var in ("CI", "GITHUB_ACTIONS", "GITLAB_CI"):
+    os.environ.pop(_var, None)
+
 
 @dataclass
 class Result:
