@@ -44,7 +44,7 @@ class RetryPolicy:
     attempts: int = 6
     # RECONCILE_RETRY_BASE_DELAY (seconds, 0-10) scales every backoff: a CI that would rather fail
     # fast, or a test suite that injects hundreds of faults, sets it lower
-    base_delay: float = field(default_factory=lambda: _env_seconds("RECONCILE_RETRY_BASE_DELAY", 0.2, 10.0))
+    base_delay: float = field(default_factory=lambda: env_seconds("RECONCILE_RETRY_BASE_DELAY", 0.2, 10.0))
     max_delay: float = 10.0
     max_retry_after: float = 60.0
 
@@ -53,7 +53,9 @@ class RetryPolicy:
         return random.uniform(0, min(self.max_delay, self.base_delay * (2 ** attempt)))
 
 
-def _env_seconds(name: str, default: float, most: float) -> float:
+def env_seconds(name: str, default: float, most: float, *, zero: bool = True) -> float:
+    """A duration from the environment (NAME unset: DEFAULT), refused unless 0 (or above, without
+    ``zero``) up to MOST seconds."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -61,7 +63,7 @@ def _env_seconds(name: str, default: float, most: float) -> float:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not 0 <= value <= most:  # NaN fails this too
+    if not (0 <= value if zero else 0 < value) or not value <= most:  # NaN fails this too
         raise ReconcileError(f"{name}={raw!r} is not a number of seconds between 0 and {most:g}")
     return value
 

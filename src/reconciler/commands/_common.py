@@ -12,7 +12,7 @@ import click
 from .. import api, console
 from ..api import PlanOptions
 from ..engine import Engine
-from ..errors import ReconcileError
+from ..http import env_seconds
 from ..manifest import load
 from ..model import Manifest
 
@@ -63,16 +63,7 @@ DEFAULT_TIMEOUT = 30.0
 
 def http_timeout() -> float:
     """Seconds each HTTP call may take (connect, read, write): ``RECONCILE_HTTP_TIMEOUT``, default 30."""
-    raw = os.environ.get("RECONCILE_HTTP_TIMEOUT", "").strip()
-    if not raw:
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 3600:
-        raise ReconcileError(f"RECONCILE_HTTP_TIMEOUT={raw!r} is not a number of seconds between 0 and 3600")
-    return value
+    return env_seconds("RECONCILE_HTTP_TIMEOUT", DEFAULT_TIMEOUT, 3600, zero=False)
 
 
 def open_engine(stack: ExitStack, manifest: Manifest, *, sandbox: bool, state_path: str | None,
