@@ -233,8 +233,8 @@ def _lean(node: yaml.Node, path: Path | None, depth: int, doc: Document) -> Any:
                 return _INT(node)
             if tag == "tag:yaml.org,2002:float":
                 value = _FLOAT(node)
-                if value != value or value in (float("inf"), float("-inf")):
-                    raise _NotLean  # the full builder decides what NaN and infinities mean
+                if not math.isfinite(value):
+                    raise _NotLean  # the full builder refuses NaN and infinities, with their place
                 return value
         except (ValueError, yaml.YAMLError):
             raise _NotLean from None
