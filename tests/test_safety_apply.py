@@ -14,7 +14,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from e2e_helpers import API_KEY, TOKENS, Project, Spec, emu_state
+from e2e_helpers import API_KEY, TOKENS, Project, Spec, emu_state, start
 
 ENV = {"P_KEY": API_KEY, **TOKENS}
 
@@ -233,3 +233,57 @@ def test_where_two_can_coexist_deletes_run_after_creates(tmp_path, emulator):
     assert r.code == 0 and "1 added, 0 changed, 0 replaced, 1 destroyed." in r.stdout, r.output
     assert r.stderr.index("p.gamma: Creation complete") < r.stderr.index("p.alpha: Destroying..."), r.stderr
     p.assert_converged()
+
+
+class _Killed(BaseException):
+    """A SIGKILL at a state write: not an error any handler catches, and nothing written after it."""
+
+
+def test_a_replace_killed_at_any_state_write_leaves_no_original_unowned(tmp_path, emulator, monkeypatch):
+    """A create-first replace writes its state between calls; killed before any one of those writes,
+    every live object is still owned by an entry (the original under its name or as deposed) or is
+    the one replacement a lookup finds, and the next apply converges. Recording the replacement and
+    the deposed original in two writes left the original live and unowned when killed between them
+    (the crash matrix's airweave-both case, about one run in twenty)."""
+    from reconciler import api
+    from reconciler.state.file import FileBackend
+
+    p = Project(tmp_path / "m", start(emulator, "airweave"), "airweave")
+    p.write({"conn-one": Spec()})
+    assert p.apply().code == 0
+    p.write({"conn-one": Spec(alt=True)})
+    writes = {"n": 0, "kill_at": 0}
+
+    def crashing(method):  # type: ignore[no-untyped-def]
+        def write(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            writes["n"] += 1
+            if writes["n"] >= writes["kill_at"] > 0:
+                raise _Killed()
+            return method(self, *args, **kwargs)
+        return write
+
+    for name in ("put", "put_many", "remove", "rename"):
+        monkeypatch.setattr(FileBackend, name, crashing(getattr(FileBackend, name)))
+    for k in (1, 2, 3, 4):
+        state_before = p.state_ids()
+        writes.update(n=0, kill_at=k)
+        for key, value in p.env.items():
+            monkeypatch.setenv(key, value)
+        try:
+            api.apply(api.plan(api.load(p.root)))
+        except _Killed:
+            pass
+        else:
+            break  # the replace needs fewer writes than k: every kill point was tried
+        finally:
+            writes["kill_at"] = 0
+        state = FileBackend(p.root / ".reconcile" / "state.json").load()
+        owned = {e.id for e in state.entries.values()}
+        wanted = "gitlab" if p.specs["conn-one"].alt else "github"
+        unowned = [c["short_name"] for c in emu_state(p.emu)["connections"].values() if c["id"] not in owned]
+        # an unrecorded replacement is found by its name and source; an unowned original never is
+        assert unowned in ([], [wanted]), (k, state_before, state.entries, unowned)
+        assert p.apply().code == 0
+        p.assert_converged()
+        p.write({"conn-one": Spec(alt=k % 2 == 0)})  # the next kill point replaces back
+    assert k > 2, "the replace made fewer state writes than expected: the kill points tested nothing"

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -79,6 +80,17 @@ def test_writes_are_durable_without_flush(make):
     again = make().load()
     assert sorted(again.entries) == ["kept"]
     assert again.entries["kept"] == entry("kept")
+
+
+def test_put_many_is_one_durable_write(make):
+    """A replace's replacement and deposed original: both in one write, read back without a flush."""
+    b = make()
+    b.put(entry("one"))
+    b.put_many([entry("one", version="v2"), replace(entry("one"), name="one~deposed-id-one", id="id-old")])
+    serial = b.load().serial
+    again = make().load()
+    assert sorted(again.entries) == ["one", "one~deposed-id-one"] and again.serial == serial
+    assert again.entries["one"].version == "v2" and again.entries["one~deposed-id-one"].id == "id-old"
 
 
 def test_lineage_is_stable_and_serial_grows(make):

@@ -41,6 +41,8 @@ CASES = {
     "journal-list-line": (None, "[1,2]\n", "journal line 1 is a list"),
     "journal-lacks-op": (None, '{"name": "x"}\n', "journal line 1 lacks 'op'"),
     "journal-put-lacks-entry": (None, '{"op": "put"}\n', "journal line 1 (a put) has an entry that is null"),
+    "journal-puts-lacks-entries": (None, '{"op": "puts", "entries": []}\n',
+                                   "journal line 1 (a put of several) lacks its list of entries"),
     "journal-rm-lacks-name": (None, '{"op": "rm"}\n', "journal line 1 (an rm) lacks the name"),
     "journal-garbage-in-the-middle": (None, '{"op": "rm", "name": "x"}\nGARBAGE\n{"op": "rm", "name": "y"}\n',
                                       "journal line 2 is not JSON"),

@@ -305,11 +305,13 @@ class Executor:
             raise
         except (ProviderError, ReconcileError) as exc:
             raise _ReplaceFailed(f"the replacement could not be created, the original is kept: {exc}", False) from None
-        self._record(action, connector, live)
-        # the original stays recorded until it is gone: an interrupted or failed delete is retried
+        # the original stays recorded until it is gone, in the same write as its replacement: an
+        # interrupted or failed delete is retried, and no crash leaves it live with no owner
+        match = self.ctx.matches[action.name]
         deposed = StateEntry(name=deposed_name(action.name, old.id), provider=action.provider, type=action.provider_type,
                              id=old.id, key=old.key, source=old.source, target=old.target, version=old.version)
-        self._put(deposed)
+        with self._writing:
+            self.backend.put_many([self._entry(action, connector, live, match.fingerprint, match.desired), deposed])
         try:
             provider.delete(old)
         except ProviderError as exc:

@@ -24,6 +24,13 @@ class StateBackend(ABC):
     @abstractmethod
     def remove(self, name: str) -> None: ...
 
+    def put_many(self, entries: list[StateEntry]) -> None:
+        """File every entry under its name in one atomic write: a create-first replace records its
+        replacement and its not-yet-deleted original together, or a crash between the two writes
+        would leave the original live and owned by no entry (never deleted, a duplicate for good)."""
+        for entry in entries:
+            self.put(entry)
+
     def rename(self, old: str, entry: StateEntry) -> None:
         """File ``entry`` under its name in place of ``old``; backends make it one atomic write, so a
         crash never leaves the connector under both names (refused as two owners of one id) or neither."""

@@ -84,6 +84,15 @@ def journal_record(record: Any) -> str | None:
     if op == "put":
         problem = entry_problem(record.get("entry"))
         return f"(a put) has an entry that {problem}" if problem else None
+    if op == "puts":
+        entries = record.get("entries")
+        if not isinstance(entries, list) or not entries:
+            return "(a put of several) lacks its list of entries"
+        for doc in entries:
+            problem = entry_problem(doc)
+            if problem:
+                return f"(a put of several) has an entry that {problem}"
+        return None
     if op == "mv":
         if not isinstance(record.get("from"), str) or not record["from"]:
             return "(a rename) lacks the name it renames from"

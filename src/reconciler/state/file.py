@@ -142,6 +142,10 @@ class FileBackend(StateBackend):
                 state.entries.pop(record.get("from", ""), None)
                 entry = StateEntry.from_json(record["entry"])
                 state.entries[entry.name] = entry
+            elif record["op"] == "puts":
+                for doc in record["entries"]:
+                    entry = StateEntry.from_json(doc)
+                    state.entries[entry.name] = entry
             else:
                 state.entries.pop(record["name"], None)
             state.serial += 1
@@ -190,6 +194,14 @@ class FileBackend(StateBackend):
             self._append({"op": "put", "entry": entry.to_json()})
             assert self._state is not None
             self._state.entries[entry.name] = entry
+            self._state.serial += 1
+
+    def put_many(self, entries: list[StateEntry]) -> None:
+        with self._write_lock:  # one journal line: replayed whole or, torn, not at all
+            self._append({"op": "puts", "entries": [entry.to_json() for entry in entries]})
+            assert self._state is not None
+            for entry in entries:
+                self._state.entries[entry.name] = entry
             self._state.serial += 1
 
     def remove(self, name: str) -> None:

@@ -150,19 +150,23 @@ class PostgresBackend(StateBackend):
     def put(self, entry: StateEntry) -> None:
         self._run(lambda conn: self._upsert(conn, entry))
 
+    def put_many(self, entries: list[StateEntry]) -> None:
+        self._run(lambda conn: self._upsert(conn, *entries))
+
     def rename(self, old: str, entry: StateEntry) -> None:
         self._run(lambda conn: self._upsert(conn, entry, replacing=old))
 
-    def _upsert(self, conn: psycopg.Connection, entry: StateEntry, *, replacing: str | None = None) -> None:
-        """One row written (the old name's removed in the same transaction, for a rename) and the serial bumped."""
-        doc: dict[str, Any] = json.loads(redact.scrub(json.dumps(entry.to_json(), sort_keys=True)))
+    def _upsert(self, conn: psycopg.Connection, *entries: StateEntry, replacing: str | None = None) -> None:
+        """Rows written (the old name's removed, for a rename) and the serial bumped, in one transaction."""
         with conn.transaction():
             if replacing is not None:
                 conn.execute("DELETE FROM reconcile_entries WHERE state = %s AND name = %s", (self.name, replacing))
-            conn.execute(
-                "INSERT INTO reconcile_entries (state, name, entry) VALUES (%s, %s, %s) "
-                "ON CONFLICT (state, name) DO UPDATE SET entry = EXCLUDED.entry, updated_at = now()",
-                (self.name, entry.name, Jsonb(doc)))
+            for entry in entries:
+                doc: dict[str, Any] = json.loads(redact.scrub(json.dumps(entry.to_json(), sort_keys=True)))
+                conn.execute(
+                    "INSERT INTO reconcile_entries (state, name, entry) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (state, name) DO UPDATE SET entry = EXCLUDED.entry, updated_at = now()",
+                    (self.name, entry.name, Jsonb(doc)))
             conn.execute("UPDATE reconcile_states SET serial = serial + 1 WHERE name = %s", (self.name,))
 
     def check_writable(self) -> None:
