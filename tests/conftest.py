@@ -139,13 +139,14 @@ def cli():
 
 @pytest.fixture
 def emulator():
-    """Start a fresh emulator: ``emulator("airweave", targets=["docs-ab123"], fail_rate=0.3)``."""
+    """Start a fresh emulator: ``emulator("airweave", targets=["docs-ab123"], fail_rate=0.3)`` (on
+    loopback unless ``host=`` names another address of this machine)."""
     started: list[RunningEmulator] = []
 
-    def start(type_name: str, **config) -> RunningEmulator:
+    def start(type_name: str, host: str = "127.0.0.1", **config) -> RunningEmulator:
         config.setdefault("api_key", "test-key")
         config.setdefault("sync_duration", 0.3)
-        emu = RunningEmulator(type_name, EmulatorConfig(**config)).start()
+        emu = RunningEmulator(type_name, EmulatorConfig(**config), host=host).start()
         started.append(emu)
         return emu
 

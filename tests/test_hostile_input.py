@@ -291,28 +291,126 @@ def _outbound_ip() -> str | None:
     return None if ip.startswith("127.") or ip == "0.0.0.0" else ip
 
 
-def test_the_api_key_goes_only_to_hosts_the_ci_allows(tmp_path):
-    """A PR that points `url:` at its own server gets no key: refused before any call, naming the
-    url's FILE:LINE and how the CI (not the manifest) allows a host; RECONCILE_ALLOWED_HOSTS does."""
-    from reconciler.emulators import EmulatorConfig, RunningEmulator
+def _insecure(path: Path) -> Path:
+    path.write_text(path.read_text().replace("    api_key:", "    allow_insecure_http: true\n    api_key:"))
+    return path
 
+
+@pytest.fixture
+def remote_emulator(emulator):
+    """An Airweave emulator on a non-loopback address of this machine (the host rule exempts loopback)."""
     ip = _outbound_ip()
     if ip is None:
         pytest.skip("no non-loopback address to serve an emulator on")
-    with RunningEmulator("airweave", EmulatorConfig(api_key=KEY, targets=["coll-one"]), host=ip) as emu:
-        path = _manifest(tmp_path, url=emu.url, extra="")
-        path.write_text(path.read_text().replace("    api_key:", "    allow_insecure_http: true\n    api_key:"))
-        for command in (["plan"], ["apply", "--yes"], ["status"]):
-            r = run_cli(*command, str(path), env=BASE_ENV)
-            assert r.code == 1 and "Traceback" not in r.output, r.output
-            assert f"{path}:5:10" in r.stderr and f"refusing to send credentials to '{ip}'" in r.stderr, r.output
-            assert f"RECONCILE_ALLOWED_HOSTS={ip}" in r.stderr and "api.airweave.ai" in r.stderr
-        assert emu.stats["requests"].get("total", 0) == 0
-        r = run_cli("plan", str(path), env={**BASE_ENV, "RECONCILE_ALLOWED_HOSTS": f"other.example, {ip}"})
+    return emulator("airweave", targets=["coll-one"], api_key=KEY, host=ip), ip
+
+
+def test_the_api_key_goes_only_to_hosts_the_ci_allows(tmp_path, remote_emulator):
+    """A PR that points `url:` at its own server gets no key: refused before any call, naming the
+    url's FILE:LINE and how the CI (not the manifest) allows a host; RECONCILE_ALLOWED_HOSTS does
+    (for plain http, with an entry written http://HOST)."""
+    emu, ip = remote_emulator
+    path = _insecure(_manifest(tmp_path, url=emu.url, extra=""))
+    for command in (["plan"], ["apply", "--yes"], ["status"]):
+        r = run_cli(*command, str(path), env=BASE_ENV)
+        assert r.code == 1 and "Traceback" not in r.output, r.output
+        assert f"{path}:5:10" in r.stderr and f"refusing to send credentials to '{ip}'" in r.stderr, r.output
+        assert f"RECONCILE_ALLOWED_HOSTS=http://{ip}" in r.stderr and "api.airweave.ai" in r.stderr
+        assert f"--allow-host http://{ip}" in r.stderr
+    assert emu.stats["requests"].get("total", 0) == 0
+    r = run_cli("plan", str(path), env={**BASE_ENV, "RECONCILE_ALLOWED_HOSTS": f"other.example, http://{ip}"})
+    assert r.code == 0, r.output
+    assert emu.stats["requests"]["total"] > 0
+    r = run_cli("--allow-host", f"http://{ip}", "plan", str(path), env=BASE_ENV)
+    assert r.code == 0, r.output
+
+
+def test_a_bare_allowed_host_takes_no_plain_http_whatever_the_manifest_says(tmp_path, remote_emulator):
+    """The CI listed a host meaning https; a pull request switched its `url:` to http:// and set
+    allow_insecure_http: true (both manifest settings). The key would have crossed the network in
+    clear text: refused before any call, saying what the CI (not the manifest) writes to allow it."""
+    emu, ip = remote_emulator
+    path = _insecure(_manifest(tmp_path, url=emu.url))
+    for args, env in ((["plan"], {"RECONCILE_ALLOWED_HOSTS": ip}), (["apply", "--yes"], {"RECONCILE_ALLOWED_HOSTS": ip}),
+                      (["--allow-host", ip, "plan"], {}), (["--allow-host", f"https://{ip}", "status"], {})):
+        r = run_cli(*args, str(path), env={**BASE_ENV, **env})
+        assert r.code == 1 and "Traceback" not in r.output, r.output
+        assert f"{path}:5:10: provider 'aw' (airweave): refusing plain http:// to {ip}: the CI allows it for " \
+               "https only, and a manifest's allow_insecure_http cannot change that" in r.stderr, r.stderr
+        assert f"RECONCILE_ALLOWED_HOSTS=http://{ip}" in r.stderr and "from the CI's environment, not from a manifest" \
+            in r.stderr
+        assert KEY not in r.output
+    assert emu.stats["requests"].get("total", 0) == 0
+
+
+def test_an_http_entry_allows_plain_http_only_with_the_manifests_consent_too(tmp_path, remote_emulator):
+    emu, ip = remote_emulator
+    plain = _manifest(tmp_path / "plain", url=emu.url)  # no allow_insecure_http
+    r = run_cli("plan", str(plain), env={**BASE_ENV, "RECONCILE_ALLOWED_HOSTS": f"http://{ip}"})
+    assert r.code == 1 and "Traceback" not in r.output, r.output
+    assert f"{plain}:5:10: provider 'aw': plain http:// to {ip} would send the api key unencrypted; use https://, " \
+           "or set allow_insecure_http: true" in r.stderr, r.stderr
+    assert emu.stats["requests"].get("total", 0) == 0
+    both = _insecure(_manifest(tmp_path / "both", url=emu.url))
+    for args, env in ((["plan"], {"RECONCILE_ALLOWED_HOSTS": f"http://{ip}/"}), (["--allow-host", f"HTTP://{ip}", "plan"], {})):
+        r = run_cli(*args, str(both), env={**BASE_ENV, **env})
         assert r.code == 0, r.output
-        assert emu.stats["requests"]["total"] > 0
-        r = run_cli("--allow-host", ip, "plan", str(path), env=BASE_ENV)
-        assert r.code == 0, r.output
+        assert "Plan: 1 to add" in r.stdout, r.stdout
+    assert emu.stats["requests"]["total"] > 0
+
+
+def test_plain_http_to_loopback_needs_no_entry(tmp_path, emulator):
+    emu = emulator("airweave", targets=["coll-one"], api_key=KEY)
+    for path in (_manifest(tmp_path / "plain", url=emu.url), _insecure(_manifest(tmp_path / "both", url=emu.url))):
+        r = run_cli("plan", str(path), env=BASE_ENV)
+        assert r.code == 0 and "Plan: 1 to add" in r.stdout, r.output
+    assert emu.stats["requests"]["total"] > 0
+
+
+def test_the_refusal_never_echoes_a_ci_value(tmp_path, remote_emulator):
+    """The url's host read from a CI variable is shown masked in the refusal (what to write names
+    the variable, not its value), and a malformed allowed-host entry is named by position."""
+    emu, ip = remote_emulator
+    port = emu.url.rsplit(":", 1)[1]
+    path = _insecure(_manifest(tmp_path, url=f"http://${{CORP_HOST}}:{port}"))
+    r = run_cli("plan", str(path), env={**BASE_ENV, "CORP_HOST": ip, "RECONCILE_ALLOWED_HOSTS": ip})
+    assert r.code == 1 and "Traceback" not in r.output, r.output
+    assert "refusing plain http:// to (from $CORP_HOST)" in r.stderr, r.stderr
+    assert "RECONCILE_ALLOWED_HOSTS=http://(from $CORP_HOST)" in r.stderr and ip not in r.output
+    path = _insecure(_manifest(tmp_path / "port", url=emu.url))
+    hosts = f"ok.example,http://{ip}:{port}"  # a port: not an entry (an entry allows a host, any port)
+    r = run_cli("plan", str(path), env={**BASE_ENV, "RECONCILE_ALLOWED_HOSTS": hosts})
+    assert r.code == 1 and "Traceback" not in r.output, r.output
+    assert "RECONCILE_ALLOWED_HOSTS entry 2 is not an allowed-host entry; write HOST, *.domain or an IP address " \
+           "(https only), or http://HOST" in r.stderr, r.stderr
+    assert f"{ip}:{port}" not in r.output and "ok.example" not in r.output
+    assert emu.stats["requests"].get("total", 0) == 0
+
+
+def test_allowed_host_entries():
+    from reconciler.errors import ReconcileError
+    from reconciler.http import AllowedHost, check_allowed_host, extra_allowed_hosts
+
+    env = {"RECONCILE_ALLOWED_HOSTS": "a.example, HTTP://*.Corp.Example/ ,https://b.example,[fd00::1],http://[fd00::2],,"}
+    assert extra_allowed_hosts(env) == [AllowedHost("a.example"), AllowedHost("*.corp.example", http=True),
+                                        AllowedHost("b.example"), AllowedHost("fd00::1"), AllowedHost("fd00::2", http=True)]
+    for bad in ("a.example:8443", "ftp://a.example", "http://a.example/api", "http://", "user@a.example", "[fd00::1]:80"):
+        with pytest.raises(ReconcileError, match="RECONCILE_ALLOWED_HOSTS entry 1 is not an allowed-host entry"):
+            extra_allowed_hosts({"RECONCILE_ALLOWED_HOSTS": bad})
+    official = ["https://api.airweave.ai"]
+
+    def ok(url: str) -> bool:
+        try:
+            check_allowed_host(url, official_urls=official, what="p", env=env)
+        except ReconcileError:
+            return False
+        return True
+
+    assert ok("https://a.example") and not ok("http://a.example")
+    assert ok("http://x.corp.example:8080") and ok("https://x.corp.example") and not ok("http://corp.example")
+    assert ok("https://[fd00::1]") and not ok("http://[fd00::1]") and ok("http://[fd00::2]:81")
+    assert ok("http://127.0.0.1:9") and ok("http://localhost") and not ok("http://api.airweave.ai")
+    assert not ok("https://c.example")
 
 
 def test_allowed_hosts_rule():

@@ -59,7 +59,8 @@ def _more_verbose(ctx: click.Context, _param: click.Parameter, value: int) -> No
 @click.version_option(package_name="connector-reconciler", prog_name="reconcile")
 @click.option("-v", "--verbose", count=True, help="More detail on stderr (retries, calls).")
 @click.option("--allow-host", "allow_hosts", multiple=True, metavar="HOST",
-              help="Also send API keys to HOST (repeatable; *.domain for subdomains), like RECONCILE_ALLOWED_HOSTS.")
+              help="Also send API keys to HOST (repeatable; *.domain for subdomains; written http://HOST, "
+                   "plain http too), like RECONCILE_ALLOWED_HOSTS.")
 def cli(verbose: int, allow_hosts: tuple[str, ...]) -> None:
     """Plan and apply data-source connectors on SaaS platforms from YAML in git.
 

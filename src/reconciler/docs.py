@@ -167,6 +167,13 @@ manifest is treated as untrusted input:
   allow a host. Any other `url:` is refused before the first call,
   naming the provider and the `url:`'s FILE:LINE. An official host is https only:
   `allow_insecure_http` (a manifest setting) cannot send the key to it in clear text.
+- **Plain http needs the CI's consent too.** A bare entry (`airweave.corp.example`, `*.corp.example`,
+  `10.0.0.5`) allows https only. Plain `http://` to a host off loopback needs both the manifest's
+  `allow_insecure_http: true` and an entry the CI wrote with its scheme:
+  `RECONCILE_ALLOWED_HOSTS=http://airweave.corp.example` (or `http://*.corp.example`, or
+  `--allow-host http://HOST`), which allows https as well. An entry names a host, any port: one
+  with a port, a path or another scheme is refused (by position, never echoing the variable).
+  Loopback (emulators, `--sandbox`) takes plain http as it always did, with no entry.
 - **`${VAR}` outside secrets is masked.** A field may read a variable
   (`target: ${COLLECTION}`, `url: ${AIRWEAVE_URL}`), but a pull request could read any variable of the
   CI that way (`description: "${AWS_SECRET_ACCESS_KEY}"`). So plans (text, Markdown, JSON, saved plans),

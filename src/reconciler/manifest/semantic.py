@@ -13,7 +13,7 @@ from croniter import croniter
 from croniter.croniter import CroniterBadDateError
 
 from ..errors import Diagnostic
-from ..http import is_loopback
+from ..http import allow_entry, is_loopback
 from .durations import parse_duration
 from .merge import Entry, Merged
 from .schema import show, suggest
@@ -117,7 +117,9 @@ def _providers(merged: Merged) -> Iterator[Diagnostic]:
         if parts.scheme == "http" and parts.hostname and not is_loopback(parts.hostname) \
                 and body.get("allow_insecure_http") is not True:
             yield Diagnostic(f"provider {entry.name!r}: plain http:// to {parts.hostname} would send the api key "
-                             "unencrypted; use https://, or set allow_insecure_http: true", entry.location(("url",)))
+                             "unencrypted; use https://, or set allow_insecure_http: true (the CI must allow it too: "
+                             f"RECONCILE_ALLOWED_HOSTS={allow_entry('http', parts.hostname)} in its environment)",
+                             entry.location(("url",)))
 
 
 def _types(merged: Merged) -> dict[str, str]:
