@@ -50,16 +50,27 @@ class Platform:
     live: Callable[[dict], list[tuple[str, str, bool]]]  # emulator state -> (name, scope, alt) per object
 
 
+# the "alt" source: another real direct-token source with a required config field (Freshdesk:
+# FreshdeskAuthConfig.api_key, FreshdeskConfig.domain; providers/airweave_auth.py). GitLab is OAuth
+# only on the real server, so it cannot stand in for a token source.
+AIRWEAVE_ALT = "freshdesk"
+
+
 def _airweave(name: str, s: Spec) -> list[str]:
-    return [f"    source: {'gitlab' if s.alt else 'github'}", "    target: coll-one",
-            # each source's real config keys: GitLab's class has project_id, not repo_name
-            "    scope:", f"      {'project_id' if s.alt else 'repo_name'}: org/{name}", f"      branch: {s.scope}",
+    if s.alt:
+        return [f"    source: {AIRWEAVE_ALT}", "    target: coll-one", "    scope:", f"      domain: {s.scope}",
+                "    credentials:", f"      api_key: ${{{s.token}}}"]
+    return ["    source: github", "    target: coll-one",
+            "    scope:", f"      repo_name: org/{name}", f"      branch: {s.scope}",
             "    credentials:", f"      personal_access_token: ${{{s.token}}}"]
 
 
 def _airweave_live(state: dict) -> list[tuple[str, str, bool]]:
-    return [(c["name"], (c.get("config") or {}).get("branch"), c["short_name"] == "gitlab")
-            for c in state["connections"].values()]
+    out = []
+    for c in state["connections"].values():
+        alt = c["short_name"] == AIRWEAVE_ALT
+        out.append((c["name"], (c.get("config") or {}).get("domain" if alt else "branch"), alt))
+    return out
 
 
 def _nango(name: str, s: Spec) -> list[str]:

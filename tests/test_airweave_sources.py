@@ -24,7 +24,8 @@ ENV = {"AW_KEY": KEY, "AW_TOKEN": TOKEN}
 
 # the least each source's config class accepts (its required fields)
 REQUIRED = {"github": {"repo_name": "company/docs"}, "jira": {"project_keys": ["PROJ"]},
-            "shopify": {"shop_domain": "shop.myshopify.com"}, "zendesk": {"subdomain": "acme"}}
+            "shopify": {"shop_domain": "shop.myshopify.com"}, "zendesk": {"subdomain": "acme"},
+            "freshdesk": {"domain": "acme"}}
 
 
 def _yaml(value) -> str:
@@ -39,10 +40,12 @@ def connector_yaml(name: str, source: str, scope: dict, *, schedule: str | None 
     if schedule:
         lines += [f"    schedule: {{{schedule}}}"]
     lines += ["    credentials:"]
-    if "oauth_token" in info.auth_methods:
+    if "oauth_token" in info.methods:
         lines += ["      type: oauth_token", "      access_token: ${AW_TOKEN}"]
-    else:
-        lines += [f"      {f}: ${{AW_TOKEN}}" for f in info.auth_fields]
+    elif info.direct:
+        lines += [f"      {f}: ${{AW_TOKEN}}" for f in info.required]
+    else:  # browser flow only (Trello, Salesforce): the connection waits for a person
+        lines += ["      type: oauth_browser"]
     return lines
 
 

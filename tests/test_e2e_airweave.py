@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from conftest import run_cli
+from e2e_helpers import AIRWEAVE_ALT as ALT
 from reconciler.state.file import FileBackend
 
 COLLECTION = "docs-ab123"
@@ -49,16 +50,16 @@ def manifest(names: list[str] | dict[str, dict], *, source: str = "github", extr
             f"    source: {kind}",
             f"    target: {o.get('target', COLLECTION)}",
             "    scope:",
-            # the scope keys of each source's real config class (GitLab has project_id, not repo_name)
-            f"      {'project_id' if kind == 'gitlab' else 'repo_name'}: company/{name}",
-            f"      branch: {o.get('branch', 'main')}",
         ]
+        # each source's real config and auth classes: Freshdesk (the replace target, a token source
+        # like GitHub) takes a domain and an api_key; "branch" stands for the in-place field
+        if kind == ALT:
+            out += [f"      domain: {o.get('branch', 'main')}"]
+        else:
+            out += [f"      repo_name: company/{name}", f"      branch: {o.get('branch', 'main')}"]
         if o.get("cron", "0 */6 * * *") is not None:
             out += ["    schedule:", f"      cron: \"{o.get('cron', '0 */6 * * *')}\""]
-        out += [
-            "    credentials:",
-            "      personal_access_token: ${GH_TOKEN}",
-        ]
+        out += ["    credentials:", f"      {'api_key' if kind == ALT else 'personal_access_token'}: ${{GH_TOKEN}}"]
         if "lifecycle" in o:
             out += ["    lifecycle:"] + [f"      {line}" for line in o["lifecycle"]]
     return "\n".join(out) + "\n" + extra
@@ -149,7 +150,7 @@ def test_create_then_empty_plan_then_update_replace_delete(project):
     assert project.plan().code == 0
 
     # source change: replace, naming the field that forces it
-    project.write(manifest({"docs-github": {"branch": "release", "cron": "0 3 * * *", "source": "gitlab"},
+    project.write(manifest({"docs-github": {"branch": "release", "cron": "0 3 * * *", "source": ALT},
                             "api-github": {}}))
     r = project.plan()
     assert r.code == 2
@@ -157,12 +158,12 @@ def test_create_then_empty_plan_then_update_replace_delete(project):
     assert "Plan: 0 to add, 0 to change, 1 to replace, 0 to destroy." in r.stdout
     assert project.apply().code == 0
     live = {i["name"]: i for i in project.live()}
-    assert live["docs-github"]["short_name"] == "gitlab" and live["docs-github"]["id"] != ids_before["docs-github"]
+    assert live["docs-github"]["short_name"] == ALT and live["docs-github"]["id"] != ids_before["docs-github"]
     assert len(project.live()) == 2
     assert project.plan().code == 0
 
     # removing a connector deletes it
-    project.write(manifest({"docs-github": {"branch": "release", "cron": "0 3 * * *", "source": "gitlab"}}))
+    project.write(manifest({"docs-github": {"branch": "release", "cron": "0 3 * * *", "source": ALT}}))
     r = project.plan()
     assert "# aw.api-github will be destroyed" in r.stdout and "0 to add, 0 to change, 0 to replace, 1 to destroy" in r.stdout
     assert project.apply().code == 0
@@ -344,7 +345,7 @@ def test_prevent_destroy_and_ignore_changes(project):
     project.write(manifest({"keep-me": {"branch": "other",
                                         "lifecycle": ["prevent_destroy: true", "ignore_changes: [scope.branch]"]}}))
     assert project.plan().code == 0  # drift on an ignored path is not corrected
-    project.write(manifest({"keep-me": {"source": "gitlab", "lifecycle": ["prevent_destroy: true"]}}))
+    project.write(manifest({"keep-me": {"source": ALT, "lifecycle": ["prevent_destroy: true"]}}))
     r = project.plan()
     assert r.code == 1 and "prevent_destroy forbids this plan" in r.stderr and "must be replaced" in r.stderr
     project.write(manifest({"other-one": {}}))  # removed from git: the state still protects it

@@ -34,6 +34,7 @@ connectors:
         source: notion
         target: documentation-ab123
         credentials:
+            type: oauth_token
             access_token: ${NOTION_TOKEN}
 
 
@@ -89,6 +90,7 @@ connectors:
     source: notion
     target: documentation-ab123
     credentials:
+      type: oauth_token
       access_token: ${NOTION_TOKEN}
     sync_on_apply: true
 

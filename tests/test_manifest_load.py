@@ -161,6 +161,8 @@ def test_schema_narrowing_is_available_per_connector():
     ok = {"provider": "p", "source": "gmail", "target": "ws_1", "credentials": {"api_key": "${K}"}}
     assert connector_errors("team-gmail", ok, "airstore") == []
     assert connector_errors("team-gmail", {**ok, "description": "x"}, "airstore")
-    assert connector_errors("abc", {**ok, "source": "github", "target": "c-1",
-                                    "scope": {"repo_name": "a/b"}}, "airweave") == \
+    # GitHub's direct credentials are its GitHubAuthConfig's personal_access_token, not an api_key
+    github = {**ok, "source": "github", "target": "c-1", "scope": {"repo_name": "a/b"},
+              "credentials": {"personal_access_token": "${K}"}}
+    assert connector_errors("abc", github, "airweave") == \
         ["connector name 'abc': airweave connector names are 4 to 42 characters"]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from e2e_helpers import API_KEY, TOKENS, Project, Spec, emu_state, start
+from e2e_helpers import AIRWEAVE_ALT, API_KEY, TOKENS, Project, Spec, emu_state, start
 
 ENV = {"P_KEY": API_KEY, **TOKENS}
 
@@ -279,7 +279,7 @@ def test_a_replace_killed_at_any_state_write_leaves_no_original_unowned(tmp_path
             writes["kill_at"] = 0
         state = FileBackend(p.root / ".reconcile" / "state.json").load()
         owned = {e.id for e in state.entries.values()}
-        wanted = "gitlab" if p.specs["conn-one"].alt else "github"
+        wanted = AIRWEAVE_ALT if p.specs["conn-one"].alt else "github"
         unowned = [c["short_name"] for c in emu_state(p.emu)["connections"].values() if c["id"] not in owned]
         # an unrecorded replacement is found by its name and source; an unowned original never is
         assert unowned in ([], [wanted]), (k, state_before, state.entries, unowned)

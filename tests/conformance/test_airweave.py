@@ -85,8 +85,8 @@ def test_each_class_fills_its_defaults(aw, source, config, dumped):
     """config.py@dd85f495 (GitLabConfig, BoxConfig, GoogleDriveConfig, GmailConfig's before-validators,
     SlackConfig without fields); exclude_patterns: real server 32cfea0c."""
     made = _ok(aw.create(f"conn-{source}", short_name=source, config=config,
-                         authentication={"access_token": "tok"} if "oauth_token" in SOURCES[source].auth_methods
-                         else {"credentials": {f: "x" for f in SOURCES[source].auth_fields}}))
+                         authentication={"access_token": "tok"} if "oauth_token" in SOURCES[source].methods
+                         else {"credentials": {f: "x" for f in SOURCES[source].required}}))
     assert made["config"] == dumped
 
 

@@ -20,6 +20,10 @@ facts") does, and this emulator with it:
 - lists are newest first; an unknown ``collection`` lists ``[]``; none lists the organisation.
 - ``/run`` with a job pending or running is 400; cancelling a pending job is ``cancelled`` at
   once, cancelling it again 400.
+- each source's auth methods, direct credential fields and whether it syncs continuously (which
+  picks the server's default schedule) are its real decorator's (``providers/airweave_auth.py``):
+  GitLab is OAuth only (no personal access token); a direct credential the auth config class does
+  not have is ignored, so a misspelt one is its required field missing (422).
 - a GitHub create checks the repository and branch (``EmulatorConfig.github_repos``): unknown is
   400 "Not found (404): Not Found".
 
@@ -33,7 +37,6 @@ import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable
 
@@ -43,6 +46,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..providers import airweave_auth as auth_table
 from ..providers import airweave_configs as configs
 from .base import EmulatorConfig, JobClock, Store, new_id
 
@@ -51,59 +55,11 @@ PAGE_LIMIT_DEFAULT = 100
 READABLE_ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
-@dataclass(frozen=True)
-class SourceInfo:
-    """What the platform knows about one source type (a small slice of ``GET /sources``)."""
-
-    name: str
-    auth_methods: tuple[str, ...]
-    auth_fields: tuple[str, ...] = ()  # required fields of direct credentials
-    supports_continuous: bool = False
-
-
-_OAUTH = ("oauth_browser", "oauth_token", "oauth_byoc", "auth_provider")
-_DIRECT = ("direct", "auth_provider")
-# every source of the config table (``airweave_configs.SOURCES``); the auth methods and which ones
-# sync continuously are this emulator's stand-in (the real list comes from the server's registry)
-SOURCES: dict[str, SourceInfo] = {
-    "airtable": SourceInfo("Airtable", _OAUTH),
-    "asana": SourceInfo("Asana", _OAUTH),
-    "attio": SourceInfo("Attio", _DIRECT, ("api_key",)),
-    "bitbucket": SourceInfo("Bitbucket", _DIRECT, ("username", "app_password"), supports_continuous=True),
-    "box": SourceInfo("Box", _OAUTH),
-    "clickup": SourceInfo("ClickUp", _OAUTH),
-    "coda": SourceInfo("Coda", _DIRECT, ("api_key",)),
-    "confluence": SourceInfo("Confluence", _OAUTH, supports_continuous=True),
-    "dropbox": SourceInfo("Dropbox", _OAUTH),
-    "github": SourceInfo("GitHub", _DIRECT, ("personal_access_token",), supports_continuous=True),
-    "gitlab": SourceInfo("GitLab", _DIRECT, ("personal_access_token",), supports_continuous=True),
-    "gmail": SourceInfo("Gmail", _OAUTH, supports_continuous=True),
-    "google_calendar": SourceInfo("Google Calendar", _OAUTH),
-    "google_docs": SourceInfo("Google Docs", _OAUTH),
-    "google_drive": SourceInfo("Google Drive", _OAUTH, supports_continuous=True),
-    "google_slides": SourceInfo("Google Slides", _OAUTH),
-    "hubspot": SourceInfo("HubSpot", _OAUTH),
-    "intercom": SourceInfo("Intercom", _OAUTH),
-    "jira": SourceInfo("Jira", _OAUTH, supports_continuous=True),
-    "linear": SourceInfo("Linear", _OAUTH, supports_continuous=True),
-    "monday": SourceInfo("Monday", _OAUTH),
-    "notion": SourceInfo("Notion", _OAUTH, supports_continuous=True),
-    "onedrive": SourceInfo("OneDrive", _OAUTH),
-    "outlook_calendar": SourceInfo("Outlook Calendar", _OAUTH),
-    "outlook_mail": SourceInfo("Outlook Mail", _OAUTH),
-    "postgresql": SourceInfo("PostgreSQL", ("direct",), ("host", "port", "database", "user", "password"),
-                             supports_continuous=True),
-    "salesforce": SourceInfo("Salesforce", _OAUTH),
-    "sharepoint": SourceInfo("SharePoint", _OAUTH),
-    "shopify": SourceInfo("Shopify", _DIRECT, ("access_token",)),
-    "slack": SourceInfo("Slack", _OAUTH, supports_continuous=True),
-    "stripe": SourceInfo("Stripe", _DIRECT, ("api_key",)),
-    "teams": SourceInfo("Microsoft Teams", _OAUTH),
-    "todoist": SourceInfo("Todoist", _OAUTH),
-    "trello": SourceInfo("Trello", _OAUTH),
-    "zendesk": SourceInfo("Zendesk", _OAUTH),
-}
-assert set(SOURCES) == set(configs.SOURCES), "the emulator's catalogue is the config table's"
+# the catalogue: every source of the config table, with its decorator's auth methods, direct auth
+# fields and continuous flag (``providers/airweave_auth.py``, read from the real sources/<name>.py)
+SourceInfo = auth_table.SourceAuth
+SOURCES: dict[str, SourceInfo] = {name: auth_table.SOURCES[name] for name in configs.SOURCES}
+assert set(auth_table.SOURCES) == set(configs.SOURCES), "the auth table and the config table name the same sources"
 CONTINUOUS_CRON = "*/5 * * * *"  # what the server picks when a create names no schedule
 CRON_TEXT = re.compile(r"^\S+ \S+ \S+ \S+ \S+$")  # single spaces: the server does not normalise
 NO_SYNC = "No sync found for this source connection"
@@ -367,7 +323,7 @@ class Airweave:
             if not isinstance(creds, dict):
                 v.fail(loc + ["credentials"], "Input should be a valid dictionary", "dict_type")
                 return stored
-            for field_name in source.auth_fields if source else ():
+            for field_name in source.required if source else ():
                 if creds.get(field_name) in (None, ""):
                     v.fail(loc + ["credentials", field_name], "Field required", "missing")
             stored["credential_fields"] = sorted(creds)
@@ -390,9 +346,11 @@ class Airweave:
                 v.string(auth, key, loc)
             if auth.get("client_id") and auth.get("client_secret"):
                 stored["method"] = "oauth_byoc"
-        if source is not None and stored["method"] not in source.auth_methods:
+        allowed = source is None or (source.byoc() if stored["method"] == "oauth_byoc"
+                                     else stored["method"] in source.methods)
+        if not allowed:
             v.fail(loc, f"Value error, Source '{source.name}' does not support authentication method "
-                        f"'{stored['method']}' (supported: {', '.join(source.auth_methods)})", "value_error")
+                        f"'{stored['method']}' (supported: {', '.join(source.methods)})", "value_error")
         return stored
 
     def create_connection(self, body: dict[str, Any], base_url: str) -> dict[str, Any]:
@@ -412,9 +370,9 @@ class Airweave:
         schedule = self._schedule(v, body)
         auth = self._authentication(v, body, source)
         if auth is None:
-            if "oauth_browser" not in source.auth_methods:
+            if "oauth_browser" not in source.methods:
                 raise ApiError(400, f"Source '{short_name}' does not support this authentication method "
-                                    f"(browser OAuth); supported: {', '.join(source.auth_methods)}")
+                                    f"(browser OAuth); supported: {', '.join(source.methods)}")
             auth = {"method": "oauth_browser", "credential_fields": []}
         browser = auth["method"] in ("oauth_browser", "oauth_byoc")
         if browser and sync_immediately:
@@ -426,7 +384,7 @@ class Airweave:
             self._check_github(stored_config)
         now = now_iso()
         if schedule is None:  # the server picks one
-            if source.supports_continuous:
+            if source.continuous:
                 schedule = {"cron": CONTINUOUS_CRON}
             else:
                 moment = datetime.now(timezone.utc)
@@ -693,9 +651,10 @@ def _authorize_request(request: Request, api_key: str) -> None:
 # -- handlers: HTTP in, platform call, JSON out ---------------------------------------------------
 def _source_view(short_name: str, info: SourceInfo) -> dict[str, Any]:
     return {"name": info.name, "short_name": short_name, "class_name": f"{info.name.replace(' ', '')}Source",
-            "auth_methods": list(info.auth_methods), "supports_continuous": info.supports_continuous,
-            "auth_fields": {"fields": [{"name": f, "title": f.replace("_", " ").title(), "type": "string",
-                                        "required": True, "is_secret": True} for f in info.auth_fields]},
+            "auth_methods": list(info.methods), "supports_continuous": info.continuous,
+            "auth_config_class": info.auth_class,
+            "auth_fields": {"fields": [{"name": f.name, "title": f.name.replace("_", " ").title(), "type": "string",
+                                        "required": f.required, "is_secret": True} for f in info.fields]},
             "config_fields": {"fields": [
                 {"name": f.name, "title": f.name.replace("_", " ").title(), "type": _FIELD_TYPE[f.type],
                  "required": f.required} for f in configs.SOURCES[short_name].fields]}}

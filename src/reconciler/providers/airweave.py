@@ -322,7 +322,9 @@ class AirweaveProvider(Provider):
             return {}
         info = self.http.json("GET", f"sources/{seg(live.source)}", kind="get", ok_404=True) or {}
         fields = (info.get("auth_fields") or {}).get("fields") or []
-        return {str(f["name"]): None for f in fields if isinstance(f, dict) and f.get("name")}
+        # optional fields (a default in the auth config class) stay out of the template
+        return {str(f["name"]): None for f in fields
+                if isinstance(f, dict) and f.get("name") and f.get("required", True)}
 
     # -- writes -----------------------------------------------------------------------------
     def _config(self, connector: Connector, live: LiveConnector | None) -> dict[str, Any]:

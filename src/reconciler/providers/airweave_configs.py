@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import airweave_auth as auth
+
 CONFIG_COMMIT = "dd85f495651ff308288a85264fbdae287c78d782"
 SERVER_COMMIT = "32cfea0c"
 CONFIG_PATH = "backend/airweave/platform/configs/config.py"
@@ -121,6 +123,10 @@ SOURCES: dict[str, SourceConfig] = {s.short_name: s for s in [
     )),
     _empty("confluence", "ConfluenceConfig"),
     _empty("dropbox", "DropboxConfig"),
+    SourceConfig("freshdesk", "FreshdeskConfig", (
+        ConfigField("domain", "str", required=True,
+                    description="mycompany for mycompany.freshdesk.com (RequiredTemplateConfig: no default)."),
+    )),
     SourceConfig("github", "GitHubConfig", (
         ConfigField("repo_name", "str", required=True, min_length=3, pattern=r"^[a-zA-Z0-9_-]+/[a-zA-Z0-9_.-]+$",
                     strip=True, description="OWNER/REPO, like airweave-ai/airweave.",
@@ -308,11 +314,15 @@ def scope_rule(source: SourceConfig) -> dict[str, Any]:
     if source.required:
         scope["required"] = source.required
     then: dict[str, Any] = {"properties": {"scope": scope}}
+    credentials = auth.credentials_rule(source.short_name)
+    if credentials is not None:
+        then["properties"]["credentials"] = credentials
     if source.required:
         then["required"] = ["scope"]
     return {"if": {"properties": {"source": {"const": source.short_name}}, "required": ["source"]},
             "then": then,
-            "$comment": f"generated from {source.class_name} ({source.origin}); "
+            "$comment": f"generated from {source.class_name} ({source.origin}) and the source's auth "
+                        f"({auth.SOURCES[source.short_name].origin if source.short_name in auth.SOURCES else 'unknown'}); "
                         "python -m reconciler.providers.airweave_configs --write-schema"}
 
 
