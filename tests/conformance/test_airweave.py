@@ -267,3 +267,107 @@ def test_direct_auth_create_without_authentication_is_400(aw):
             "config": {"repo_name": "company/docs"}}
     r = aw.post("/source-connections", json=body)
     assert r.status_code == 400 and re.search("does not support this authentication method", r.json()["detail"])
+
+
+# -- each source's @source decorator (airweave-ai/airweave, backend/airweave/platform/sources/) ------
+def _oauth_token() -> dict:
+    return {"access_token": "tok-oauth", "refresh_token": "tok-refresh"}
+
+
+def test_gitlab_is_oauth_only_and_not_continuous(aw):
+    """airweave-ai/airweave backend/airweave/platform/sources/gitlab.py@468af825: auth_methods
+    OAUTH_BROWSER, OAUTH_TOKEN, AUTH_PROVIDER; supports_continuous=False; GitLabAuthConfig (configs/auth.py
+    @071750e1) is OAuth2WithRefreshAuthConfig, no personal access token."""
+    source = _ok(aw.get("/sources/gitlab"))
+    assert source["auth_methods"] == ["oauth_browser", "oauth_token", "auth_provider"]
+    assert source["supports_continuous"] is False and source["auth_fields"]["fields"] == []
+    token = aw.create("lab-gitlab", short_name="gitlab", config={},
+                      authentication={"credentials": {"personal_access_token": "glpat-x"}})
+    assert token.status_code == 422 and "does not support authentication method 'direct'" in token.text
+    made = _ok(aw.create("lab-gitlab", short_name="gitlab", config={"project_id": "123"},
+                         authentication=_oauth_token()))
+    assert made["auth"]["method"] == "oauth_token" and made["config"] == {"project_id": "123", "branch": ""}
+    # not continuous: the server picks a daily schedule, not every five minutes
+    assert made["schedule"]["cron"] != "*/5 * * * *" and made["schedule"]["cron"].endswith(" * * *")
+    browser = _ok(aw.create("lab-browser", short_name="gitlab", config={}, authentication=None))
+    assert browser["status"] == "pending_auth" and browser["auth"]["auth_url"]
+
+
+@pytest.mark.parametrize("source, continuous", [
+    ("github", True), ("gitlab", False), ("bitbucket", False), ("confluence", False), ("jira", False),
+    ("notion", False), ("slack", False), ("google_docs", True), ("google_slides", True), ("stripe", False),
+])
+def test_the_server_picked_schedule_follows_supports_continuous(aw, source, continuous):
+    """supports_continuous in airweave-ai/airweave backend/airweave/platform/sources/<name>.py: github
+    @be287d88 True, gitlab@468af825, bitbucket@01b63357, confluence@01b63357, jira@f9a0e20b,
+    notion@bdb5a7ac, slack@8bbfe10e, stripe@01b63357 False, google_docs@36bea6e8, google_slides@ff909964
+    True; with no schedule at create the 32cfea0c server picks */5 for continuous sources, else daily."""
+    info = SOURCES[source]
+    assert _ok(aw.get(f"/sources/{source}"))["supports_continuous"] is continuous
+    config = {**{f.name: "acme" for f in configs.SOURCES[source].fields if f.required},
+              **({"repo_name": "company/docs"} if source == "github" else {}),
+              **({"project_keys": ["PROJ"]} if source == "jira" else {})}
+    authentication = ({"credentials": {f: "x" * 12 for f in info.required}} if info.direct else _oauth_token())
+    made = _ok(aw.create(f"auto-{source.replace('_', '-')}", short_name=source, config=config,
+                         authentication=authentication))
+    assert (made["schedule"]["cron"] == "*/5 * * * *") is continuous
+
+
+@pytest.mark.parametrize("source, commit", [("trello", "0a135211"), ("salesforce", "be287d88")])
+def test_browser_only_sources_refuse_an_oauth_token(aw, source, commit):
+    """airweave-ai/airweave backend/airweave/platform/sources/trello.py@0a135211 (OAUTH_BROWSER,
+    AUTH_PROVIDER) and salesforce.py@be287d88 (OAUTH_BROWSER, OAUTH_BYOC): no OAUTH_TOKEN."""
+    assert commit in SOURCES[source].origin
+    assert "oauth_token" not in _ok(aw.get(f"/sources/{source}"))["auth_methods"]
+    r = aw.create(f"only-{source}", short_name=source, config={}, authentication=_oauth_token())
+    assert r.status_code == 422 and "does not support authentication method 'oauth_token'" in r.text
+    browser = _ok(aw.create(f"browser-{source}", short_name=source, config={}, authentication=None))
+    assert browser["status"] == "pending_auth"
+
+
+def test_bitbucket_direct_credentials_are_an_api_token_email_and_workspace(aw):
+    """BitbucketAuthConfig in airweave-ai/airweave backend/airweave/platform/configs/auth.py@071750e1:
+    access_token, email, workspace required, repo_slug optional (sources/bitbucket.py@01b63357 reads
+    them); the old username/app_password pair is gone."""
+    fields = {f["name"]: f["required"] for f in _ok(aw.get("/sources/bitbucket"))["auth_fields"]["fields"]}
+    assert fields == {"access_token": True, "email": True, "workspace": True, "repo_slug": False}
+    old = aw.create("old-bitbucket", short_name="bitbucket", config={},
+                    authentication={"credentials": {"username": "me", "app_password": "pw-123456"}})
+    assert old.status_code == 422 and {"access_token", "email", "workspace"} <= set(
+        k.rsplit(".", 1)[-1] for e in old.json()["errors"] for k in e)
+    made = _ok(aw.create("new-bitbucket", short_name="bitbucket", config={}, authentication={"credentials": {
+        "access_token": "atl-token-123", "email": "me@example.com", "workspace": "acme"}}))
+    assert made["auth"]["method"] == "direct"
+
+
+def test_postgresql_also_takes_an_auth_provider(aw):
+    """airweave-ai/airweave backend/airweave/platform/sources/postgresql.py@8bbfe10e: auth_methods
+    DIRECT, AUTH_PROVIDER; PostgreSQLAuthConfig (configs/auth.py@071750e1) requires host, port,
+    database, user, password (schema, tables have defaults)."""
+    made = _ok(aw.create("db-provider", short_name="postgresql", config={},
+                         authentication={"provider_readable_id": "composio-abc"}))
+    assert made["auth"]["method"] == "auth_provider"
+    missing = aw.create("db-direct", short_name="postgresql", config={},
+                        authentication={"credentials": {"host": "db", "port": 5432, "database": "d", "user": "u"}})
+    assert missing.status_code == 422 and "credentials.password" in missing.text and "schema" not in missing.text
+
+
+def test_freshdesk_takes_an_api_key_and_requires_a_domain(aw):
+    """airweave-ai/airweave backend/airweave/platform/sources/freshdesk.py@468af825: DIRECT,
+    AUTH_PROVIDER, supports_continuous=False; FreshdeskAuthConfig.api_key (configs/auth.py, the stored
+    version that has it); FreshdeskConfig.domain required (configs/config.py@dd85f495)."""
+    key = {"credentials": {"api_key": "fd-key-123"}}
+    no_domain = aw.create("desk-freshdesk", short_name="freshdesk", config={}, authentication=key)
+    assert no_domain.status_code == 422 and no_domain.json()["detail"].startswith("Invalid config fields: domain")
+    made = _ok(aw.create("desk-freshdesk", short_name="freshdesk", config={"domain": "acme"}, authentication=key))
+    assert made["config"] == {"domain": "acme"} and made["schedule"]["cron"] != "*/5 * * * *"
+
+
+def test_a_misspelt_direct_credential_is_its_required_field_missing(aw):
+    """GitHubAuthConfig.personal_access_token (airweave-ai/airweave backend/airweave/platform/configs/
+    auth.py@071750e1); BaseConfig (configs/_base.py@908fb64c) keeps pydantic's default of ignoring
+    unknown keys, so the typo is dropped and the required field reported missing (422)."""
+    r = aw.create(authentication={"credentials": {"personl_access_token": "ghp_x"}})
+    assert r.status_code == 422
+    assert r.json()["errors"] == [{"body.authentication.credentials.personal_access_token": "Field required"}]
+    assert "ghp_x" not in r.text
