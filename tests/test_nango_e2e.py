@@ -16,6 +16,7 @@ import httpx
 from reconciler.emulators import EmulatorConfig
 
 from conftest import run_cli
+from reconciler.state.file import FileBackend
 
 KEY = "nango-e2e-key-5b2c"
 TOKEN = "nango-e2e-token-9f1d"
@@ -160,7 +161,10 @@ def test_replace_keeps_foreign_tags_and_updates_keep_platform_metadata(emulator,
     assert "1 replaced" in result.stdout
     conns = p.connections()
     assert sorted(conns) == ["slack-main/acme"]
-    assert conns["slack-main/acme"]["tags"] == {"cost-center": "42", "managed-by": "connector-reconciler"}
+    # the marker names the state's lineage too (tests/test_import_forgotten.py), which the person's PATCH had dropped
+    lineage = FileBackend(p.path.parent / ".reconcile" / "state.json").load().lineage
+    assert conns["slack-main/acme"]["tags"] == {"cost-center": "42", "managed-by": "connector-reconciler",
+                                                "managed-by-state": lineage}
     p.run("plan", str(p.path), "--detailed-exitcode")
 
 

@@ -9,7 +9,7 @@ import pytest
 from reconciler.errors import NotFound, ProviderError, ReconcileError
 from reconciler.model import Connector, LiveConnector, ProviderConfig, Schedule, Secret
 from reconciler.providers import provider_class
-from reconciler.providers.nango import OWNER_TAG, OWNER_VALUE, NangoProvider
+from reconciler.providers.nango import OWNER_TAG, OWNER_VALUE, STATE_TAG, NangoProvider
 
 TOKEN = "tok-very-secret-4f9a"
 
@@ -126,6 +126,39 @@ def test_ownership_tag_and_adoption_keeps_other_tags(setup):
     again = live_by_key(provider)["slack-main/hand-made"]
     assert again.owned is True and again.extra["tags"] == {"team": "ops", OWNER_TAG: OWNER_VALUE}
 
+
+
+def test_the_marker_names_the_state_and_yields_to_a_persons_tags(setup):
+    """The marker names the state's lineage (``managed-by-state``), so a marked connection in no
+    entry tells "this state forgot it" from "another state's". Nango keeps 10 tags at most (the
+    spec's Tags: maxProperties): where a person's tags leave no room, the marker alone, which reads
+    as "some state's" (the cautious side), never a refused write."""
+    emu, provider = setup
+    provider.state_lineage = "lineage-one"
+    created = provider.create(connector(), idempotency_key="k")
+    assert created.owner == "lineage-one" and not created.marked_by_another("lineage-one")
+    live = live_by_key(provider)["github-prod/acme"]
+    assert live.extra["tags"] == {OWNER_TAG: OWNER_VALUE, STATE_TAG: "lineage-one"}
+    assert live.marked_by_another("lineage-two") and not live.marked_by_another("lineage-one")
+    def adopt(name: str, tags: dict[str, str]) -> tuple[LiveConnector, LiveConnector]:
+        with raw(emu) as client:
+            client.post("/connections", json={"provider_config_key": "slack-main", "connection_id": name,
+                                              "credentials": {"type": "OAUTH2", "access_token": "k-hand"},
+                                              "tags": tags}).raise_for_status()
+        before = live_by_key(provider)[f"slack-main/{name}"]
+        provider.update(Connector(name=name, provider="nango", source="slack-main", syncs={},
+                                  credentials={"type": Secret("OAUTH2"), "access_token": Secret("k-hand")}),
+                        before, frozenset())
+        return before, live_by_key(provider)[f"slack-main/{name}"]
+
+    eight = {f"tag{i}": str(i) for i in range(8)}
+    before, after = adopt("stale", {**eight, OWNER_TAG: OWNER_VALUE, STATE_TAG: "lineage-old"})
+    assert before.owner == "lineage-old" and before.marked_by_another("lineage-one")
+    assert after.extra["tags"] == {**eight, OWNER_TAG: OWNER_VALUE, STATE_TAG: "lineage-one"}  # re-marked as ours
+    nine = {**eight, "tag8": "8"}
+    before, after = adopt("crowded", {**nine, OWNER_TAG: OWNER_VALUE})
+    assert after.extra["tags"] == {**nine, OWNER_TAG: OWNER_VALUE} and after.owner is None
+    assert after.marked_by_another("lineage-one")
 
 def test_credentials_change_reupserts_in_place(setup):
     emu, provider = setup

@@ -247,8 +247,12 @@ def providers_md() -> str:
                    f"{sync} | {'yes' if c.ownership_marker else 'no (state only)'} | "
                    f"{'yes' if c.list_is_complete else 'no (GET when version moved)'} | "
                    f"{'yes' if c.create_before_destroy else 'no (deletes first)'} | {c.default_url} |")
-    out += ["", "- *ownership marker*: the platform stores that the reconciler manages the connector, so a",
-            "  connector the state lost is recognised; without it ownership lives in the state alone.",
+    out += ["", "- *ownership marker*: the platform stores that the reconciler manages the connector, and for",
+            "  which state (its lineage: Nango's tags `managed-by: connector-reconciler` and `managed-by-state`).",
+            "  A marked connector in no entry of this state is one it forgot (`state rm`) when the lineage is",
+            "  its own: `reconcile import` takes it back; another state's is skipped (and a plan adopting it",
+            "  warns) unless `import --include-marked` says no state manages it any more. Without a marker,",
+            "  ownership lives in the state alone.",
             "- *list is complete*: otherwise a plan reads a connector's detail only when its modification",
             "  marker moved since the state saw it.",
             "- *replace creates first*: the replacement can live beside the original (no unique name or key",

@@ -137,6 +137,7 @@ class Engine:
         entries = ctx.state.for_provider(name)
         targets = sorted({c.target for c in desired if c.target} | {e.target for e in entries if e.target})
         self.progress(f"{name}: listing connectors")
+        provider.state_lineage = ctx.state.lineage  # what a create's or adoption's ownership marker names
         provider.recall(entries)
         live = list(provider.list(targets))
         pairing = planner.pair(desired=desired, live=live, entries=entries, identity=provider.identity,
@@ -156,11 +157,12 @@ class Engine:
             if match.live is not None:
                 ctx.live[match.connector.name] = match.live
         safety.check_targets(provider, name, pairing.matches, actions)
-        ctx.conflicts.extend(safety.conflicts(name, pairing.matches, pairing.unmanaged, provider.identity))
+        ctx.conflicts.extend(safety.conflicts(name, pairing.matches, pairing.unmanaged, provider.identity,
+                                              ctx.state.lineage))
         for obj, entry in pairing.orphans:
             actions.append(planner.delete_action(obj, entry))
             ctx.live[entry.name] = obj
-        unmanaged = [planner.unmanaged(name, obj) for obj in pairing.unmanaged]
+        unmanaged = [planner.unmanaged(name, obj, ctx.state.lineage) for obj in pairing.unmanaged]
         return actions, unmanaged, [e.name for e in pairing.forgotten]
 
     def _complete(self, provider: Provider, matches: list[planner.Match]) -> None:

@@ -191,6 +191,8 @@ class LiveConnector:
     complete: bool = True
     version: str | None = None
     owned: bool | None = None  # True/False when the platform carries our ownership marker
+    # the lineage of the state the marker names (None: it names none, as an older reconciler's did)
+    owner: str | None = None
     status: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # non-secret display data (auth_url, ...)
     # Field ownership (three-way diff): the live values of projection paths that belong to the
@@ -200,3 +202,9 @@ class LiveConnector:
     # A path last applied but no longer declared is in neither the connector nor here: a
     # whole-object write drops it (the platform's default returns); a merge write sends its reset.
     unowned: dict[str, Any] = field(default_factory=dict)
+
+    def marked_by_another(self, lineage: str | None) -> bool:
+        """Whether the platform's ownership marker says a state other than the one of ``lineage``
+        manages this object. A marker naming this lineage on an object with no entry is one this state
+        forgot (``state rm``), free to import; one naming no lineage may be anyone's."""
+        return bool(self.owned) and (self.owner is None or self.owner != lineage)

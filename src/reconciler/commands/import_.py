@@ -1,7 +1,10 @@
 """``reconcile import PATH --provider NAME``: write manifests for what nothing manages yet, adopt it.
 
 "Nothing manages" is exactly what a plan reports as unmanaged: not in the state, not matched by any
-manifest connector. The new file is validated with the loader beside the existing manifests before it
+manifest connector. Whether *this* state owns a connector is what counts, not a marker: one whose
+ownership marker names this state's lineage but which has no entry was forgotten (``state rm``) and
+is imported like any other; one whose marker names another state (or none) is skipped, since that
+state may still manage it, unless ``--include-marked`` says no state does (it was lost). The new file is validated with the loader beside the existing manifests before it
 is written; then, if PATH reads it, the connectors are adopted into the state (without a credential
 fingerprint: the planner assumes git's credentials are the live ones until the next apply records
 them). The whole import holds the state lock, like an apply.
@@ -70,9 +73,12 @@ def _load(path: str, provider_name: str, sandbox: bool) -> Manifest:
               help="Directory to write imported-<provider>.yaml into (default: PATH, or its directory).")
 @click.option("--lock-timeout", type=float, default=0.0, show_default=True,
               help="Seconds to wait for an apply holding the state lock.")
+@click.option("--include-marked", is_flag=True,
+              help="Also import connectors whose ownership marker names another state (or none): that state "
+                   "was lost, or manages them no more. Without it they are skipped.")
 @manifest_options
 def command(path: str, provider_name: str, target: str | None, out_dir: str | None, lock_timeout: float,
-            sandbox: bool, state_path: str | None, parallelism: int) -> None:
+            include_marked: bool, sandbox: bool, state_path: str | None, parallelism: int) -> None:
     """Write manifests for live connectors that nothing manages yet, and adopt them into the state."""
     manifest = _load(path, provider_name, sandbox)
     if provider_name not in manifest.providers:
@@ -95,16 +101,22 @@ def command(path: str, provider_name: str, target: str | None, out_dir: str | No
             raise ReconcileError(f"{provider_name} ({provider.type}) lists connectors per target, and no manifest "
                                  f"or state entry names one on {provider_name!r} yet: say which with --target "
                                  "(a collection, workspace or space/collection); nothing was imported")
-        found, collisions = _unmanaged(engine.manifest, provider, entries, target, engine.keys[provider_name])
-        skipped = [l for l in found if l.owned]  # another reconciler's state owns it
-        lives = [provider.read(l) if not l.complete else l for l in found if not l.owned]
+        found, collisions, declared = _unmanaged(engine.manifest, provider, entries, target,
+                                                 engine.keys[provider_name])
+        # another state may manage it: its marker names that state's lineage (or no lineage at all)
+        skipped = [] if include_marked else [l for l in found if l.marked_by_another(state.lineage)]
+        skipped_ids = {l.id for l in skipped}
+        lives = [provider.read(l) if not l.complete else l for l in found if l.id not in skipped_ids]
         for live in [l for l in lives if provider.import_blocker(l)]:
             console.err(f"skipped {live.name or live.key or live.id} (id {live.id}): {provider.import_blocker(live)}")
             lives.remove(live)
         for live in skipped:
-            console.err(f"skipped {live.name or live.id} (id {live.id}): it carries the reconciler's ownership "
-                        "marker, so another state manages it (if it was this state's before `reconcile state rm`, "
-                        "declare it in a manifest under that name: the plan adopts it)")
+            console.err(f"skipped {live.name or live.id} (id {live.id}): its ownership marker says another state "
+                        "manages it, not this one. If no state does any more (that state was lost), import it "
+                        "anyway with --include-marked")
+        for name in declared:
+            console.err(f"{name} is declared in a manifest but not in the state: the next apply adopts it "
+                        "(import writes manifests only for connectors no manifest declares)")
         if not lives:
             console.out(f"Nothing to import: every connector on {provider_name} is managed already.")
             return
@@ -143,8 +155,9 @@ def _plan_targets(manifest: Manifest, provider: Provider, entries: list[StateEnt
 
 
 def _unmanaged(manifest: Manifest, provider: Provider, entries: list[StateEntry], target: str | None,
-               key: bytes) -> tuple[list[LiveConnector], list[tuple[LiveConnector, Connector]]]:
-    """What nothing manages, and which of those share their identity with a declared connector.
+               key: bytes) -> tuple[list[LiveConnector], list[tuple[LiveConnector, Connector]], list[str]]:
+    """What nothing manages, which of those share their identity with a declared connector, and the
+    declared connectors a plan would adopt (live, in no entry: ``state rm`` of one still declared).
 
     Inside the targets a plan lists, the plan's own pairing decides (so the two always agree);
     what lives elsewhere (``import`` without ``--target`` lists the whole account where it can) is
@@ -159,7 +172,9 @@ def _unmanaged(manifest: Manifest, provider: Provider, entries: list[StateEntry]
     outside = [l for l in listed if not (l.target is None or l.target in plan_targets)]
     found = [l for l in pairing.unmanaged + outside if target is None or l.target in (None, target)]
     declared = {provider.identity(c): c for c in desired if provider.identity(c)}
-    return found, [(l, declared[l.key]) for l in found if l.key in declared]
+    adopted = sorted(m.connector.name for m in pairing.matches
+                     if m.adopt and m.live is not None and (target is None or m.live.target in (None, target)))
+    return found, [(l, declared[l.key]) for l in found if l.key in declared], adopted
 
 
 def _free_file(directory: Path, provider: str) -> Path:

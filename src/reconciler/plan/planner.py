@@ -174,8 +174,8 @@ def delete_action(live: LiveConnector, entry: StateEntry) -> Action:
                   source=live.source, target=live.target)
 
 
-def unmanaged(provider: str, live: LiveConnector) -> Unmanaged:
-    return Unmanaged(provider, live.id, live.name or live.key or live.id, marked=bool(live.owned))
+def unmanaged(provider: str, live: LiveConnector, lineage: str | None = None) -> Unmanaged:
+    return Unmanaged(provider, live.id, live.name or live.key or live.id, marked=live.marked_by_another(lineage))
 
 
 def _creation_fields(match: Match) -> list[FieldChange]:

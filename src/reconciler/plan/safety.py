@@ -47,9 +47,10 @@ def check_targets(provider, name: str, matches, actions: Iterable[Action]) -> No
                          "(or source); nothing was changed")
 
 
-def conflicts(name: str, matches, unmanaged: list[LiveConnector], identity) -> list[str]:  # type: ignore[no-untyped-def]
+def conflicts(name: str, matches, unmanaged: list[LiveConnector], identity,  # type: ignore[no-untyped-def]
+              lineage: str | None = None) -> list[str]:
     """Warnings for live objects that share a declared connector's identity but are not the one this
-    state owns (or adopts)."""
+    state owns (or adopts). ``lineage``: this state's, which a marker naming it is no conflict with."""
     by_key: dict[str, list[LiveConnector]] = {}
     for obj in unmanaged:
         if obj.key:
@@ -68,7 +69,7 @@ def conflicts(name: str, matches, unmanaged: list[LiveConnector], identity) -> l
                    "remove it from the other")
     for match in matches:
         live = match.live
-        if match.adopt and live is not None and live.owned and match.renamed_from is None:
+        if match.adopt and live is not None and live.marked_by_another(lineage) and match.renamed_from is None:
             out.append(f"conflict: {name}.{match.connector.name}: adopting live connector {live.id}, which carries "
                        "the reconciler's ownership marker but is in no entry of this state: another state may manage "
                        "it. If so, rename the connector here instead")

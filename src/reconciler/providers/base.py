@@ -34,7 +34,7 @@ class Capabilities:
     schedule_forms: frozenset[str] = frozenset()
     # the list endpoint returns every projected field (else: detail GET when version moved)
     list_is_complete: bool = True
-    # the platform stores a marker saying "managed by the reconciler"
+    # the platform stores a marker saying "managed by the reconciler", naming the state (state_lineage)
     ownership_marker: bool = False
     # syncs can be triggered / watched / cancelled through the API
     can_sync: bool = False
@@ -119,6 +119,10 @@ class Provider(ABC):
     def __init__(self, config: ProviderConfig, *, parallelism: int = 8, counter: CallCounter | None = None,
                  timeout: float = 30.0) -> None:
         self.config = config
+        # the lineage of the state this run plans and applies against, set by the engine before the
+        # first list: an adapter with an ownership marker names it there, so that a marked object in
+        # no entry tells "this state forgot it" (state rm) from "another state manages it"
+        self.state_lineage: str | None = None
         # targets a list call was told do not exist (a 404 on the container): missing_targets reuses them
         self.absent_targets: set[str] = set()
         from ..manifest.build import DEFAULT_URLS

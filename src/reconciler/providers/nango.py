@@ -3,7 +3,9 @@
 Mapping (see ``shared/providers.md``): name = ``connection_id``, source = ``provider_config_key``,
 scope = connection metadata, syncs = per-sync frequency overrides, credentials = the credentials
 object of the upsert (``POST /connections``) with its ``type``. Ownership is the connection tag
-``managed-by: connector-reconciler``.
+``managed-by: connector-reconciler``, with ``managed-by-state: <the state's lineage>`` beside it: a
+marked connection in no entry of this state is one it forgot (``state rm``: importable again) when
+the lineage is its own, another state's (never taken silently) otherwise.
 
 Sync frequencies are projected *relative to the integration's default* (the ``runs`` of its
 deployed sync functions): a sync running at its default is absent from both sides, an override is
@@ -45,6 +47,8 @@ from .base import Capabilities, ConnectorStatus, NothingToSync, Provider, SyncJo
 
 OWNER_TAG = "managed-by"
 OWNER_VALUE = "connector-reconciler"
+STATE_TAG = "managed-by-state"  # the lineage of the state that manages the connection
+MAX_TAGS = 10  # Nango's limit per connection (the spec's Tags: maxProperties)
 MIN_FREQUENCY_S = 30  # Nango's floor for a sync frequency
 
 _UNITS = {
@@ -141,6 +145,11 @@ CREDENTIAL_FIELDS = {"OAUTH2": ("access_token",), "API_KEY": ("apiKey",), "BASIC
 def _tags(raw: Any) -> dict[str, str]:
     """Tags as Nango stores them: keys lower-cased (so ``Team`` and ``team`` are one tag)."""
     return {str(k).lower(): v for k, v in (raw or {}).items()} if isinstance(raw, dict) else {}
+
+
+def _others(tags: dict[str, str]) -> dict[str, str]:
+    """The tags a person or another tool put on a connection, without the reconciler's own."""
+    return {k: v for k, v in tags.items() if k not in (OWNER_TAG, STATE_TAG)}
 
 
 def _error_code(exc: ProviderError) -> str | None:
@@ -349,9 +358,10 @@ class NangoProvider(Provider):
             fields["syncs"] = syncs
         tags = _tags(item.get("tags"))
         key = f"{pck}/{cid}"
+        marked = tags.get(OWNER_TAG) == OWNER_VALUE
         return LiveConnector(
             id=key, key=key, name=cid, source=pck, target=None, fields=fields, complete=True,
-            owned=tags.get(OWNER_TAG) == OWNER_VALUE,
+            owned=marked, owner=tags.get(STATE_TAG) if marked else None,
             status="error" if item.get("errors") else "active",
             extra={"tags": tags, "provider": item.get("provider"), "nango_id": item.get("id"),
                    "created": item.get("created") or item.get("created_at")},
@@ -387,7 +397,7 @@ class NangoProvider(Provider):
                 seen.add(key)
                 tags = _tags(item.get("tags"))
                 if tags.get(OWNER_TAG) == OWNER_VALUE:
-                    foreign = {k: v for k, v in tags.items() if k != OWNER_TAG}
+                    foreign = _others(tags)
                     with self._defaults_lock:
                         self._foreign_tags[item["connection_id"]] = foreign
                 if pck not in by_integration:
@@ -492,11 +502,21 @@ class NangoProvider(Provider):
             time.sleep(min(delay, left))
             delay = min(delay * 2, 2.0)
 
+    def _marked(self, tags: dict[str, str]) -> dict[str, str]:
+        """TAGS with the reconciler's marker naming this state. Where a person's tags leave no room
+        for the lineage (10 at most), the marker alone: such a connection reads as another state's."""
+        if not self.state_lineage:  # used outside a plan (no state known): a lineage tag stays as it was
+            return {**tags, OWNER_TAG: OWNER_VALUE}
+        out = {**_others(tags), OWNER_TAG: OWNER_VALUE}
+        if len(out) < MAX_TAGS:
+            out[STATE_TAG] = self.state_lineage
+        return out
+
     def create(self, connector: Connector, *, idempotency_key: str) -> LiveConnector:
         syncs = self._desired_syncs(connector)  # refuses unknown sync names before anything is made
         with self._defaults_lock:
             carried = dict(self._foreign_tags.get(connector.name, {}))  # a replace keeps others' tags
-        body = self._upsert(connector, {**carried, OWNER_TAG: OWNER_VALUE}, kind="create")
+        body = self._upsert(connector, self._marked(carried), kind="create")
         # wait for what comes next to exist: the overrides to set, or every sync a sync_on_apply triggers
         awaited = set(syncs) | (set(self._integration_syncs(connector.source) or {}) if connector.sync_on_apply
                                 else set())
@@ -515,13 +535,13 @@ class NangoProvider(Provider):
 
     def update(self, connector: Connector, live: LiveConnector, changed: frozenset[str]) -> LiveConnector:
         tags = _tags(live.extra.get("tags"))
-        marked = {**tags, OWNER_TAG: OWNER_VALUE}
+        marked = self._marked(tags)
         desired = self.desired_fields(connector)
         if "credentials" in changed:
             # rotating credentials is the same upsert as the create; it also rewrites metadata and tags
             self._upsert(connector, marked, kind="update", unowned=live.unowned)
         elif tags != marked:
-            # adopting a connection someone else made: add our marker, keep their tags
+            # adopting a connection someone else (or another state) made: mark it ours, keep their tags
             self.http.request("PATCH", f"/connections/{quote(connector.name, safe='')}", kind="update",
                               params={"provider_config_key": connector.source}, json={"tags": marked})
         if "scope" in changed:
@@ -549,7 +569,8 @@ class NangoProvider(Provider):
                 else:
                     fields.pop(key, None)
         return LiveConnector(id=live.id, key=live.key, name=live.name, source=live.source, target=None,
-                             fields=fields, complete=True, owned=True, status=live.status,
+                             fields=fields, complete=True, owned=True, owner=marked.get(STATE_TAG),
+                             status=live.status,
                              extra={**live.extra, "tags": marked})
 
     def delete(self, live: LiveConnector) -> None:
