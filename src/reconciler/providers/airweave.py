@@ -27,6 +27,9 @@ real server's behaviour at backend commit 32cfea0c, ``shared/providers.md`` "Rea
   (default; ``{"credentials": {...}}``), ``oauth_token`` (access/refresh token, expiry),
   ``oauth_browser`` (no secrets; the connection waits in ``pending_auth`` for a person to open its
   ``auth_url``), ``auth_provider`` (``provider_readable_id`` + the rest as ``provider_config``).
+  Direct credentials are exactly the source's auth config class's fields, and a source without
+  direct auth refuses them: both checked by the manifest schema at validate (``airweave_auth.py``,
+  read from each real ``sources/<name>.py``), since the server would answer 422 only at create.
 - The list lacks config and schedule, so it is incomplete; ``modified_at`` is the version that
   tells the engine whether a detail GET is needed. It moves only on name, description or config,
   not on a schedule change: connectors that declare a schedule (``manual`` included) or last
@@ -50,6 +53,7 @@ import httpx
 from ..errors import NotFound, ProviderError
 from ..http import seg
 from ..model import Connector, LiveConnector, Schedule
+from . import airweave_auth as auth_table
 from . import airweave_configs as configs
 from .base import Capabilities, ConnectorStatus, NothingToSync, Provider, SyncJob
 
@@ -167,15 +171,27 @@ class AirweaveProvider(Provider):
             "- `401` (no key) and `403` (wrong key) both read \"API key rejected\".",
             f"- **`scope` keys** are the fields of each source's config class (`{configs.CONFIG_PATH}` in",
             f"  `airweave-ai/airweave` at {configs.CONFIG_COMMIT[:8]}, plus what server {configs.SERVER_COMMIT} had);",
-            "  any other key is an error at validate (the server would drop it). `*` = required:",
+            "  any other key is an error at validate (the server would drop it). `*` = required.",
+            "- **`credentials`** follow the source's `@source` decorator and auth config class",
+            f"  (`{auth_table.SOURCES_PATH}/<name>.py`, `{auth_table.AUTH_PATH}`): a source with direct",
+            "  auth takes exactly its class's fields (without `type`, or `type: direct`), so a misspelt or",
+            "  missing field is an error at validate naming the fields; a source without direct auth",
+            "  (GitLab, Notion, Slack, ...) needs `type: oauth_token` or `type: oauth_browser`. Where the",
+            "  stored versions disagree on the fields (Shopify) nothing is checked before the server.",
+            "  `continuous` = the server picks every five minutes when a create names no schedule:",
             "",
-            "| source | scope keys (default) |",
-            "|---|---|",
+            "| source | scope keys (default) | auth methods | direct credentials | continuous |",
+            "|---|---|---|---|---|",
         ]
         for name, source in sorted(configs.SOURCES.items()):
             keys = ", ".join(f"`{f.name}`*" if f.required else f"`{f.name}` ({json.dumps(f.default)})"
                              for f in source.fields) or "none"
-            lines.append(f"| `{name}` | {keys} |")
+            info = auth_table.SOURCES[name]
+            direct = ", ".join(f"`{f.name}`" + ("*" if f.required else "") for f in info.fields) or "-"
+            if info.fields and not info.checked:
+                direct += " (unchecked)"
+            lines.append(f"| `{name}` | {keys} | {', '.join(info.methods)} | {direct} | "
+                         f"{'yes' if info.continuous else 'no'} |")
         return lines
 
     def auth_headers(self) -> dict[str, str]:
