@@ -135,7 +135,9 @@ CASES: dict[str, str | bytes] = {
     "variable-unset": with_conn(target="${NOT_SET_ANYWHERE}"),
     "literal-credential": with_conn(credentials="\n      personal_access_token: ghp_literal_in_git_123"),
     # --- transport and state
-    "insecure-http-remote": with_conn().replace("${P_URL}", "http://example.com"),
+    # both the manifest (allow_insecure_http) and the CI (an http:// entry) must consent to plain http
+    "insecure-http-remote": "# expect: RECONCILE_ALLOWED_HOSTS=http://example.com in its environment\n"
+                            + with_conn().replace("${P_URL}", "http://example.com"),
     "url-file-scheme": with_conn().replace("${P_URL}", "file:///etc/passwd"),
     "state-path-traversal": with_conn().replace("providers:", "state:\n  backend: file\n  path: ../../etc/x\nproviders:"),
     "state-path-absolute": with_conn().replace("providers:", "state:\n  backend: file\n  path: /etc/passwd\nproviders:"),
