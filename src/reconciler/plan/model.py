@@ -116,7 +116,7 @@ class Unmanaged:
     provider: str
     id: str
     label: str  # the platform's name, or its natural key
-    marked: bool = False  # carries our ownership marker, but no state here owns it
+    marked: bool = False  # our ownership marker names another state (or none): another state may manage it
 
     def to_json(self) -> dict[str, Any]:
         return {"provider": self.provider, "id": self.id, "label": self.label, "marked": self.marked}
