@@ -103,3 +103,30 @@ def test_a_source_whose_auth_fields_are_unsettled_keeps_todays_behaviour(tmp_pat
             "shop-shopify": ("shopify", ["shop_domain: acme.myshopify.com"], credentials)}))
         r = run_cli("validate", str(tmp_path), env=ENV)
         assert r.code == 0, r.output
+
+
+def test_import_writes_credentials_the_schema_accepts_for_every_auth_method(tmp_path, emulator):
+    # import checks what it writes against the schema: a template the per-source rules refuse would
+    # stop it ("does not validate"); optional auth fields (Bitbucket's repo_slug) are left out
+    emu = emulator("airweave", targets=[COLLECTION], api_key=KEY)
+    made = {
+        "pat-github": ("github", {"repo_name": "company/docs"}, {"credentials": {"personal_access_token": "ghp_1"}}),
+        "via-provider": ("github", {"repo_name": "company/wiki"}, {"provider_readable_id": "composio-abc"}),
+        "lab-gitlab": ("gitlab", {}, {"access_token": "glpat-oauth", "refresh_token": "r"}),
+        "code-bitbucket": ("bitbucket", {}, {"credentials": {"access_token": "atl-token-1", "email": "me@example.com",
+                                                             "workspace": "acme", "repo_slug": "docs"}}),
+    }
+    with httpx.Client(base_url=emu.url, headers={"x-api-key": KEY}) as c:
+        for name, (source, config, authentication) in made.items():
+            r = c.post("/source-connections", json={"name": name, "short_name": source, "config": config,
+                                                     "readable_collection_id": COLLECTION,
+                                                     "authentication": authentication, "schedule": {"cron": None}})
+            assert r.status_code == 200, r.text
+    (tmp_path / "main.yaml").write_text(_manifest(emu.url, {}).replace("connectors:\n", "connectors: {}\n"))
+    r = run_cli("import", str(tmp_path), "--provider", "aw", env=ENV)
+    assert r.code == 0 and "Wrote 4 connectors" in r.output, r.output
+    text = (tmp_path / "imported-aw.yaml").read_text()
+    assert "personal_access_token:" in text and "type: auth_provider" in text and "provider_readable_id:" in text
+    assert "type: oauth_token" in text and all(f"{k}:" in text for k in ("email", "workspace"))
+    assert "repo_slug" not in text and "ghp_1" not in text
+

@@ -334,6 +334,9 @@ class AirweaveProvider(Provider):
             return {"type": "oauth_token", "access_token": None}
         if method in ("oauth_browser", "oauth_byoc"):
             return {"type": "oauth_browser"}
+        if method == "auth_provider":
+            # the connection's provider_readable_id is in the detail, but the manifest names it
+            return {"type": "auth_provider", "provider_readable_id": None}
         if method != "direct":
             return {}
         info = self.http.json("GET", f"sources/{seg(live.source)}", kind="get", ok_404=True) or {}
