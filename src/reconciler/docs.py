@@ -92,6 +92,13 @@ def _consequences(then: dict[str, Any]) -> list[str]:
     for key, rule in then.get("properties", {}).items():
         if not isinstance(rule, dict):
             continue
+        if isinstance(rule.get("if"), dict) and isinstance(rule.get("then"), dict):
+            # a rule inside the value (an Airweave source's direct credentials): a const in its
+            # ``if`` also holds when the key is absent
+            when = " and ".join(f"`{key}.{k}` is absent or `{json.dumps(r['const'])}`"
+                                for k, r in rule["if"].get("properties", {}).items() if "const" in r)
+            out += [f"{said} when {when}" for said in _consequences({"properties": {key: rule["then"]}})]
+            continue
         if _forbidden(rule):
             out.append(f"`{key}` is not allowed" + (f" ({rule['errorMessage']})" if rule.get("errorMessage") else ""))
             continue
