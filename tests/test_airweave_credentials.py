@@ -130,3 +130,18 @@ def test_import_writes_credentials_the_schema_accepts_for_every_auth_method(tmp_
     assert "type: oauth_token" in text and all(f"{k}:" in text for k in ("email", "workspace"))
     assert "repo_slug" not in text and "ghp_1" not in text
 
+
+
+def test_an_auth_provider_connector_names_its_provider(tmp_path):
+    # type: auth_provider sends provider_readable_id (the rest as provider_config); without it the
+    # server would refuse the create, so validate says so
+    for credentials, ok in ((["type: auth_provider", "provider_readable_id: ${AW_TOKEN}",
+                             "account: ${AW_TOKEN}"], True),
+                            (["type: auth_provider", "account: ${AW_TOKEN}"], False)):
+        text = _manifest("https://api.airweave.ai", {"db-postgres": ("postgresql", [], credentials)})
+        (tmp_path / "main.yaml").write_text(text)
+        r = run_cli("validate", str(tmp_path), env=ENV)
+        assert (r.code == 0) is ok, r.output
+        if not ok:
+            assert f"main.yaml:{_line(text, '    credentials:')}:5: missing required key 'provider_readable_id'" \
+                in r.output, r.output
