@@ -1,6 +1,6 @@
 """Profile one plan in-process (cProfile), every stage on the main thread so nothing hides in a pool.
 
-    python bench/profile_plan.py --n 10000 [--scenario plan] [--latency-ms 25] [--top 30]
+    python bench/profile_plan.py --n 10000 [--scenario plan] [--schedule none] [--latency-ms 25] [--top 30]
 
 Same workload, seed and out-of-process emulator as bench/run.py; prints the stage timings (load,
 state load, list + pair + decide, digest) and cProfile's top functions by own time.
@@ -36,8 +36,11 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=25.0)
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--sort", default="tottime")
+    ap.add_argument("--schedule", choices=["cron", "none"], default="cron",
+                    help="as bench/run.py: a cron per connector (one Airweave detail GET each) or none")
     args = ap.parse_args()
     w = run.workload(args.scenario, args.n)
+    w.scheduled = args.schedule == "cron"
     work = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     emu = None
     try:

@@ -177,6 +177,30 @@ def test_pagination_beyond_the_1000_cap(emulator):
     p.close()
 
 
+def test_the_pages_the_state_predicts_are_fetched_at_once(emulator):
+    """The list has no total: the state's count per collection says how many pages to ask for in
+    one round trip. Right, that is the minimum; fewer live than recorded, the extra pages are empty
+    calls; more live, the listing goes on page by page. Every connection is listed once either way."""
+    from types import SimpleNamespace
+
+    emu = emulator("airweave", targets=[COLLECTION], page_limit_max=50)
+    with httpx.Client(base_url=emu.url, headers={"x-api-key": "test-key"}) as c:
+        for i in range(120):
+            assert c.post("/source-connections", json={
+                "name": f"conn-{i:04d}", "short_name": "github", "readable_collection_id": COLLECTION,
+                "config": {"repo_name": "company/docs"}, "sync_immediately": False,
+                "authentication": {"credentials": {"personal_access_token": "x"}}}).status_code == 200
+    for recorded, calls in ((120, 3), (200, 5), (40, 3), (0, 3)):
+        counter = CallCounter()
+        p = make(emu, counter=counter)
+        p.page_size = 50
+        p.recall([SimpleNamespace(target=COLLECTION, id=f"x{i}", key=f"k{i}") for i in range(recorded)])
+        names = [live.key for live in p.list([COLLECTION])]
+        assert sorted(names) == [f"conn-{i:04d}" for i in range(120)], recorded
+        assert counter.counts["list"] == calls, (recorded, counter.counts)
+        p.close()
+
+
 def test_wrong_key_is_a_clear_error(env):
     emu, _ = env
     p = make(emu, key="wrong-key")

@@ -46,6 +46,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generator, Iterable, Iterator
 
 import httpx
@@ -147,6 +149,7 @@ class AirweaveProvider(Provider):
         default_url="https://api.airweave.ai",
     )
     page_size = 1000  # the API's cap for ``limit``
+    _expected: dict[str, int] = {}  # connections per collection the state recorded (``recall``)
 
     @classmethod
     def doc_notes(cls) -> list[str]:
@@ -293,23 +296,44 @@ class AirweaveProvider(Provider):
         )
 
     # -- reads ------------------------------------------------------------------------------
-    def _pages(self, params: dict[str, Any]) -> Generator[LiveConnector, None, bool]:
-        """Yield every page's items; return False when the listing 404ed (no such collection)."""
+    def recall(self, entries: Iterable[Any]) -> None:
+        # how many connections each collection held at the last apply: the pages a listing will need
+        self._expected = Counter(e.target for e in entries if e.target)
+
+    def _page(self, params: dict[str, Any], skip: int) -> list[Any] | None:
+        return self.http.json("GET", "source-connections", kind="list", ok_404=True,
+                              params={**params, "skip": skip, "limit": self.page_size})
+
+    def _pages(self, params: dict[str, Any], expected: int = 0) -> Generator[LiveConnector, None, bool]:
+        """Yield every page's items; return False when the listing 404ed (no such collection).
+
+        The list has no total count: a client learns it has the last page from a short one, so
+        paging one after the other pays a round trip per page. The pages the state predicts
+        (``expected`` connections: that many full pages and the short one after them) are fetched
+        at once; the listing goes on page by page only if the last of them is full. When nothing
+        changed, that is the minimum number of calls in one round trip's time."""
+        predicted = expected // self.page_size + 1
+        skips = [i * self.page_size for i in range(predicted)]
+        if predicted > 1:
+            with ThreadPoolExecutor(max_workers=min(predicted, self.parallelism)) as pool:
+                pages = list(pool.map(lambda skip: self._page(params, skip), skips))
+        else:
+            pages = [self._page(params, 0)]
         skip = 0
         while True:
-            page = self.http.json("GET", "source-connections", kind="list", ok_404=True,
-                                  params={**params, "skip": skip, "limit": self.page_size})
-            if page is None:
-                return False
-            for item in page:
-                yield self._from_item(item)
-            if len(page) < self.page_size:
-                return True
-            skip += len(page)
+            for page in pages:
+                if page is None:
+                    return False
+                for item in page:
+                    yield self._from_item(item)
+                if len(page) < self.page_size:
+                    return True  # a short page ends the listing (pages predicted past it are empty)
+                skip += len(page)
+            pages = [self._page(params, skip)]
 
     def list(self, targets: Iterable[str]) -> Iterator[LiveConnector]:
         for target in dict.fromkeys(t for t in targets if t):
-            if not (yield from self._pages({"collection": target})):
+            if not (yield from self._pages({"collection": target}, self._expected.get(target, 0))):
                 self.absent_targets.add(target)  # older servers 404 an unknown collection
 
     def list_everything(self, targets: Iterable[str]) -> Iterator[LiveConnector]:

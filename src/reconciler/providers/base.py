@@ -119,6 +119,7 @@ class Provider(ABC):
     def __init__(self, config: ProviderConfig, *, parallelism: int = 8, counter: CallCounter | None = None,
                  timeout: float = 30.0) -> None:
         self.config = config
+        self.parallelism = max(1, parallelism)
         # the lineage of the state this run plans and applies against, set by the engine before the
         # first list: an adapter with an ownership marker names it there, so that a marked object in
         # no entry tells "this state forgot it" (state rm) from "another state manages it"
