@@ -21,6 +21,8 @@ from typing import Mapping
 from .model import Secret
 
 ENV_KEY = "RECONCILE_FINGERPRINT_KEY"
+# json.dumps with options builds an encoder per call; a plan fingerprints every connector
+_canonical = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 
 
 def fingerprint_key(api_key: Secret | None) -> bytes:
@@ -40,8 +42,8 @@ def key_id(key: bytes) -> str:
 def fingerprint(name: str, credentials: Mapping[str, Secret], key: bytes) -> str | None:
     if not credentials:
         return None
-    canonical = json.dumps({k: v.reveal() for k, v in credentials.items()}, sort_keys=True, separators=(",", ":"))
-    mac = hmac.new(key, f"{name}\0{canonical}".encode(), hashlib.sha256).hexdigest()
+    canonical = _canonical({k: v.reveal() for k, v in credentials.items()})
+    mac = hmac.digest(key, f"{name}\0{canonical}".encode(), "sha256").hex()
     return f"v1:{key_id(key)}:{mac}"
 
 
@@ -49,8 +51,8 @@ def values_fingerprint(label: str, values: Mapping[str, str], key: bytes) -> str
     """A keyed fingerprint of plain write-only values (a platform stores them, never returns them):
     compared like credentials, yet not bound to the connector's name, so a rename leaves it valid.
     Shortened to 128 bits: it is shown in plans."""
-    canonical = json.dumps(dict(values), sort_keys=True, separators=(",", ":"))
-    mac = hmac.new(key, f"{label}\0{canonical}".encode(), hashlib.sha256).hexdigest()[:32]
+    canonical = _canonical(dict(values))
+    mac = hmac.digest(key, f"{label}\0{canonical}".encode(), "sha256").hex()[:32]
     return f"v1:{key_id(key)}:{mac}"
 
 

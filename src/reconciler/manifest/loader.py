@@ -16,7 +16,7 @@ from .collect import IGNORE_FILE, manifest_files
 from .merge import merge
 from .resolve import ResolvedDocument, resolve_document
 from .schema import validate_connector, validate_document
-from .yaml_loader import load_file
+from .parallel import load_files
 
 
 def load(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None, resolve_env: bool = True) -> Manifest:
@@ -30,8 +30,7 @@ def load(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None, 
     environment: Mapping[str, str] = os.environ if env is None else env
     files, diagnostics = manifest_files(root)
     documents: list[ResolvedDocument] = []
-    for file in files:
-        doc, problems = load_file(file)
+    for file, (doc, problems) in zip(files, load_files(files)):
         diagnostics += problems
         if doc is not None and not _looks_like_a_manifest(doc.data) and file != root:
             diagnostics.append(Diagnostic(

@@ -1,0 +1,131 @@
+"""Manifest files parsed in forked workers give exactly what one process gives, whatever happens
+to a worker; and the CLI's errors name the right file and line for a file a worker read."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from reconciler.manifest import parallel
+from reconciler.manifest.yaml_loader import load_file
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = sorted(str(p) for d in ("tests/manifests", "tests/hostile", "examples")
+                for p in (ROOT / d).rglob("*.y*ml"))
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    return [load_file(f) for f in CORPUS]
+
+
+@pytest.fixture
+def forced(monkeypatch, caplog):
+    """Every file list forks, on this machine's cores or not (and beside the session's emulator
+    threads, which the workers never touch); each test proves it did."""
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 3)
+    monkeypatch.setattr(parallel, "MIN_BYTES_PER_WORKER", 1)
+    monkeypatch.setattr(parallel, "other_threads", lambda: False)
+    caplog.set_level(logging.INFO, logger="reconciler.manifest")
+    yield
+    said = [r.getMessage() for r in caplog.get_records("call")]
+    assert f"reading {len(CORPUS)} manifest files in 3 processes" in said, said
+
+
+def _same(a, b) -> None:
+    assert len(a) == len(b)
+    for (doc_a, diags_a), (doc_b, diags_b) in zip(a, b):
+        assert diags_a == diags_b
+        assert (doc_a is None) == (doc_b is None)
+        if doc_a is not None:
+            # repr: a NaN the corpus holds is not equal to itself
+            assert (doc_a.file, repr(doc_a.data), doc_a.marks, doc_a.key_marks, doc_a.text_hash) == \
+                   (doc_b.file, repr(doc_b.data), doc_b.marks, doc_b.key_marks, doc_b.text_hash)
+
+
+def test_the_corpus_reads_the_same_in_workers(forced, baseline):
+    assert len(CORPUS) > 50
+    _same(parallel.load_files(CORPUS), baseline)
+
+
+def test_a_position_asked_later_is_found_for_a_file_a_worker_read(forced):
+    """A lean document finds deep positions by hashing its text again: the worker's hash must match."""
+    results = parallel.load_files(CORPUS)
+    checked = 0
+    for file, (doc, _) in zip(CORPUS, results):
+        if doc is not None and doc.text_hash is not None and isinstance(doc.data, dict) and doc.data.get("connectors"):
+            own, _ = load_file(file)
+            name = next(iter(doc.data["connectors"]))
+            assert doc.location(("connectors", name, "source")) == own.location(("connectors", name, "source"))
+            checked += 1
+    assert checked > 10
+
+
+def test_a_worker_that_dies_costs_only_time(forced, baseline):
+    parent = os.getpid()
+
+    def dying(file: str):  # type: ignore[no-untyped-def]
+        if os.getpid() != parent:
+            os._exit(9)  # a worker killed mid-parse: no results file
+        return load_file(file)
+
+    _same(parallel.load_files(CORPUS, parse=dying), baseline)
+
+
+def test_a_worker_that_cannot_pickle_its_results_costs_only_time(forced, baseline):
+    parent = os.getpid()
+
+    def unpicklable(file: str):  # type: ignore[no-untyped-def]
+        doc, problems = load_file(file)
+        if os.getpid() != parent and doc is not None:
+            doc.data = lambda: None  # pickling fails in the worker
+        return doc, problems
+
+    _same(parallel.load_files(CORPUS, parse=unpicklable), baseline)
+
+
+def test_shares_are_balanced_by_size_and_cover_every_file(tmp_path):
+    files = []
+    for i, size in enumerate([900, 100, 500, 500, 50, 950]):
+        f = tmp_path / f"{i}.yaml"
+        f.write_text("#" * size * 1024)
+        files.append(str(f))
+    parts = parallel.shares(files, 2)
+    assert sorted(i for p in parts for i in p) == list(range(6))
+    loads = [sum(os.path.getsize(files[i]) for i in p) for p in parts]
+    assert max(loads) - min(loads) <= 100 * 1024
+    assert parallel.shares(files[:1], 4) == [[0]]
+    small = tmp_path / "small.yaml"
+    small.write_text("version: 1\n")
+    assert len(parallel.shares([str(small)] * 5, 4)) == 1  # too few bytes to pay for a fork
+
+
+def _connectors(i: int, count: int) -> str:
+    out = ["version: 1", "connectors:"]
+    for j in range(count):
+        out += [f"  c-{i:02d}-{j:04d}:", "    provider: aw", "    source: github", "    target: docs-x1",
+                "    scope:", f"      repo_name: org/r{j}", "    credentials:", "      personal_access_token: ${TOKEN}"]
+    return "\n".join(out) + "\n"
+
+
+def test_cli_errors_in_files_workers_read_name_file_and_line(tmp_path):
+    """Big enough that the CLI forks on any machine with two cores; one mistake deep in the last file."""
+    root = tmp_path / "m"
+    root.mkdir()
+    (root / "providers.yaml").write_text("version: 1\nproviders:\n  aw:\n    type: airweave\n    api_key: ${KEY}\n")
+    for i in range(6):
+        (root / f"c{i}.yaml").write_text(_connectors(i, 1000))
+    text = (root / "c5.yaml").read_text().replace("      repo_name: org/r399\n", "      repo_nme: org/r399\n")
+    (root / "c5.yaml").write_text(text)
+    line = text.splitlines().index("      repo_nme: org/r399") + 1
+    r = run_cli("-v", "validate", str(root), env={"KEY": "k" * 20, "TOKEN": "t" * 20})
+    assert r.code == 1 and "Traceback" not in r.output, r.output
+    if parallel.usable_cores() > 1:
+        assert "reading 7 manifest files in 2 processes" in r.stderr, r.stderr[:2000]
+    assert f"c5.yaml:{line}:" in r.stderr and "repo_nme" in r.stderr, r.stderr
+    (root / "c5.yaml").write_text(text.replace("repo_nme", "repo_name"))
+    r = run_cli("validate", str(root), env={"KEY": "k" * 20, "TOKEN": "t" * 20})
+    assert r.code == 0, r.output
