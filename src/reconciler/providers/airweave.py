@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Generator, Iterable, Iterator
 
@@ -314,15 +314,14 @@ class AirweaveProvider(Provider):
         at once; the listing goes on page by page only if the last of them is full. When nothing
         changed, that is the minimum number of calls in one round trip's time."""
         predicted = expected // self.page_size + 1
-        skips = [i * self.page_size for i in range(predicted)]
-        if predicted > 1:
-            with ThreadPoolExecutor(max_workers=min(predicted, self.parallelism)) as pool:
-                pages = list(pool.map(lambda skip: self._page(params, skip), skips))
-        else:
-            pages = [self._page(params, 0)]
         skip = 0
-        while True:
-            for page in pages:
+        with ThreadPoolExecutor(max_workers=min(predicted, self.parallelism)) as pool:
+            # a window of pages in flight, not all of them: a page waiting to be read holds its decoded JSON
+            window = deque(pool.submit(self._page, params, i * self.page_size)
+                           for i in range(min(predicted, self.parallelism)))
+            ahead = len(window)
+            while window:
+                page = window.popleft().result()
                 if page is None:
                     return False
                 for item in page:
@@ -330,7 +329,18 @@ class AirweaveProvider(Provider):
                 if len(page) < self.page_size:
                     return True  # a short page ends the listing (pages predicted past it are empty)
                 skip += len(page)
-            pages = [self._page(params, skip)]
+                if ahead < predicted:
+                    window.append(pool.submit(self._page, params, ahead * self.page_size))
+                    ahead += 1
+        while True:  # more than the state predicted: page by page
+            page = self._page(params, skip)
+            if page is None:
+                return False
+            for item in page:
+                yield self._from_item(item)
+            if len(page) < self.page_size:
+                return True
+            skip += len(page)
 
     def list(self, targets: Iterable[str]) -> Iterator[LiveConnector]:
         for target in dict.fromkeys(t for t in targets if t):
