@@ -267,11 +267,13 @@ class AirweaveProvider(Provider):
         # a list of 100,000 repeats a few sources, collections, statuses: one string each, not one per item
         source, target = sys.intern(item["short_name"]), sys.intern(item["readable_collection_id"])
         status, auth = (sys.intern(v) if isinstance(v, str) else v for v in (item.get("status"), item.get("auth_method")))
+        modified, created = item.get("modified_at"), item.get("created_at")
         return LiveConnector(
             id=str(item["id"]), key=item["name"], name=item["name"], source=source, target=target,
             fields={"source": source, "target": target},
-            complete=False, version=item.get("modified_at"), status=status,
-            extra={"auth_method": auth, "created_at": item.get("created_at")},
+            complete=False, version=modified, status=status,
+            # never modified: one string for both
+            extra={"auth_method": auth, "created_at": modified if created == modified else created},
         )
 
     def _from_detail(self, body: dict[str, Any]) -> LiveConnector:

@@ -52,7 +52,7 @@ class StateEntry:
         return cls(**known)
 
 
-_REPEATED = ("provider", "type", "source", "target")
+_REPEATED = ("provider", "type", "source", "target", "applied_at")  # one apply writes many entries in a second
 
 
 def _intern_short(projection: dict[str, Any]) -> None:
