@@ -364,7 +364,11 @@ def run_scenario(scenario: str, n: int, *, provider: str, latency_ms: float, par
             emu.clear()
         env = child_env(emu.url if emu else None)
         prefix = [sys.executable, "-m", "reconciler"]
-        if profile:
+        if profile and profile.endswith((".svg", ".folded")):  # every thread (an apply's work is in its pool)
+            fmt = "flamegraph" if profile.endswith(".svg") else "raw"
+            prefix = ["py-spy", "record", "--rate", "250", "--gil", "--format", fmt, "-o", profile, "--",
+                      sys.executable, "-m", "reconciler"]
+        elif profile:
             prefix = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", profile, "-m", "reconciler"]
         if scenario == "validate":
             cmd = prefix + ["validate", str(manifests)]
@@ -432,7 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parallelism", type=int, default=16)
     ap.add_argument("--results", default=str(RESULTS), help="JSONL file to append to ('-': don't write)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
-    ap.add_argument("--profile", help="run the reconciler under pyinstrument, text report to this file")
+    ap.add_argument("--profile", help="run the reconciler under pyinstrument, text report to this file (main thread); "
+                         "ending in .svg or .folded: py-spy's flame graph or collapsed stacks of every thread "
+                         "(pip install py-spy)")
     ap.add_argument("--schedule", choices=["cron", "none"], default="cron",
                     help="connectors declare a cron (Airweave: one detail GET each per plan) or no schedule")
     args = ap.parse_args(argv)

@@ -15,7 +15,7 @@ import sys
 
 import click
 
-from . import console
+from . import _process_flags, console
 from .errors import ManifestError, ReconcileError
 
 # in the order ``reconcile --help`` lists them
@@ -113,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     if argv is None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda _signum, _frame: _interrupted())
+        _process_flags.AS_CLI_PROCESS = True
     try:
         cli.main(args=argv, prog_name="reconcile", standalone_mode=False)
     except click.exceptions.Abort as exc:

@@ -29,6 +29,17 @@ from urllib.parse import quote, urlsplit
 # httpx's package __init__ imports its own command line (httpx._main: click, rich, pygments), over half
 # of `import httpx` and a tenth of every `reconcile` start; the reconciler never runs that command
 sys.modules.setdefault("httpx._main", types.ModuleType("httpx._main", "httpx's CLI, not loaded by reconciler"))
+from ._process_flags import AS_CLI_PROCESS  # noqa: E402
+
+if AS_CLI_PROCESS and "httpcore" not in sys.modules and "trio" not in sys.modules:
+    # httpcore imports trio at its own import whenever trio is installed, for async clients run
+    # under trio: 45 ms of every start of a CLI that never runs async. Only in our own process
+    # (a program calling us in-process may use trio); `import trio` works again afterwards.
+    sys.modules["trio"] = None  # type: ignore[assignment]  # `import trio` raises ImportError
+    try:
+        import httpcore  # noqa: F401
+    finally:
+        del sys.modules["trio"]
 import httpx  # noqa: E402
 
 from . import redact

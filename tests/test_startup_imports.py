@@ -1,0 +1,48 @@
+"""What a ``reconcile`` process imports: only what its command needs. Imports are most of a short
+run's time (start-up is paid by every CI step); each check here is one a change could undo."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+
+
+def _run(code: str) -> str:
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def test_the_cli_process_loads_httpx_without_trio_and_leaves_it_importable():
+    """httpcore imports trio when it is installed (45 ms of every start); the CLI keeps it out,
+    and ``import trio`` still works afterwards."""
+    pytest.importorskip("trio")
+    out = _run("import sys; from reconciler import _process_flags; _process_flags.AS_CLI_PROCESS = True; "
+               "import reconciler.http; print('trio' in sys.modules); import trio; print(trio.__name__)")
+    assert out.splitlines() == ["False", "trio"]
+
+
+def test_in_process_callers_keep_httpcore_as_it_is():
+    """A program that calls the library (and may run httpx under trio) gets httpcore unchanged."""
+    pytest.importorskip("trio")
+    out = _run("import reconciler.http, httpcore._synchronization as s; print(s.trio is not None)")
+    assert out == "True"
+
+
+def test_validate_loads_neither_the_emulators_nor_the_executor_nor_httpx_cli(tmp_path):
+    (tmp_path / "m.yaml").write_text("version: 1\nproviders:\n  aw:\n    type: airweave\n    api_key: ${K}\n"
+                                     "connectors:\n  c-one:\n    provider: aw\n    source: github\n"
+                                     "    target: docs-x1\n    scope: {repo_name: org/x}\n"
+                                     "    credentials:\n      personal_access_token: ${K}\n")
+    out = _run(f"import sys, os; os.environ['K'] = 'k' * 20; sys.argv = ['reconcile', 'validate', {str(tmp_path)!r}]\n"
+               "from reconciler import cli\n"
+               "code = 0\ntry:\n    cli.main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+               "print(code, sorted(m for m in sys.modules if m.startswith(('reconciler.emulators', 'reconciler.apply', "
+               "'rich', 'pygments', 'starlette', 'uvicorn', 'trio'))))")
+    assert out.splitlines()[-1] in ("0 []", "None []"), out
