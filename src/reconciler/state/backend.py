@@ -25,8 +25,8 @@ class StateBackend(ABC):
     def remove(self, name: str) -> None: ...
 
     def put_many(self, entries: list[StateEntry]) -> None:
-        """File every entry under its name in one atomic write: a create-first replace records its
-        replacement and its not-yet-deleted original together, or a crash between the two writes
+        """File every entry under its name; backends make it one atomic write. A create-first replace
+        records its replacement and its not-yet-deleted original together: a crash between two writes
         would leave the original live and owned by no entry (never deleted, a duplicate for good)."""
         for entry in entries:
             self.put(entry)
