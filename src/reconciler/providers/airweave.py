@@ -322,8 +322,9 @@ class AirweaveProvider(Provider):
             window = deque(pool.submit(self._page, params, i * self.page_size)
                            for i in range(min(predicted, self.parallelism)))
             ahead = len(window)
-            while window:
-                page = window.popleft().result()
+            while True:
+                # past the predicted pages (more live than the state recorded): one after another
+                page = window.popleft().result() if window else self._page(params, skip)
                 if page is None:
                     return False
                 for item in page:
@@ -334,15 +335,6 @@ class AirweaveProvider(Provider):
                 if ahead < predicted:
                     window.append(pool.submit(self._page, params, ahead * self.page_size))
                     ahead += 1
-        while True:  # more than the state predicted: page by page
-            page = self._page(params, skip)
-            if page is None:
-                return False
-            for item in page:
-                yield self._from_item(item)
-            if len(page) < self.page_size:
-                return True
-            skip += len(page)
 
     def list(self, targets: Iterable[str]) -> Iterator[LiveConnector]:
         for target in dict.fromkeys(t for t in targets if t):
