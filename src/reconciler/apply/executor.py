@@ -219,9 +219,13 @@ class Executor:
         self._stop.set()
 
     # -- state writes ----------------------------------------------------------------------------
-    def _put(self, entry: StateEntry) -> None:
+    def _put(self, *entries: StateEntry) -> None:
+        """One state write (several entries: one atomic write, see ``StateBackend.put_many``)."""
         with self._writing:
-            self.backend.put(entry)
+            if len(entries) == 1:
+                self.backend.put(entries[0])
+            else:
+                self.backend.put_many(list(entries))
 
     def _remove(self, name: str) -> None:
         with self._writing:
@@ -307,11 +311,9 @@ class Executor:
             raise _ReplaceFailed(f"the replacement could not be created, the original is kept: {exc}", False) from None
         # the original stays recorded until it is gone, in the same write as its replacement: an
         # interrupted or failed delete is retried, and no crash leaves it live with no owner
-        match = self.ctx.matches[action.name]
         deposed = StateEntry(name=deposed_name(action.name, old.id), provider=action.provider, type=action.provider_type,
                              id=old.id, key=old.key, source=old.source, target=old.target, version=old.version)
-        with self._writing:
-            self.backend.put_many([self._entry(action, connector, live, match.fingerprint, match.desired), deposed])
+        self._record(action, connector, live, deposed)
         try:
             provider.delete(old)
         except ProviderError as exc:
@@ -414,9 +416,10 @@ class Executor:
         self._put(wanted)
         return True
 
-    def _record(self, action: Action, connector: Connector, live: LiveConnector) -> None:
+    def _record(self, action: Action, connector: Connector, live: LiveConnector, *also: StateEntry) -> None:
+        """The applied connector's entry, and ``also`` in the same write."""
         match = self.ctx.matches[action.name]
-        self._put(self._entry(action, connector, live, match.fingerprint, match.desired))
+        self._put(self._entry(action, connector, live, match.fingerprint, match.desired), *also)
 
     def _entry(self, action: Action, connector: Connector, live: LiveConnector, fp: str | None,
                desired: dict) -> StateEntry:
