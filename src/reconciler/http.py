@@ -201,8 +201,9 @@ def check_allowed_host(url: str, *, official_urls: Iterable[str], what: str, whe
     extra = extra_allowed_hosts(env)
     how = (f"allow it from the CI's environment, not from a manifest: {ALLOWED_HOSTS_ENV}={allow_entry(scheme, host)} "
            f"(comma-separated, *.domain for subdomains) or reconcile --allow-host {allow_entry(scheme, host)}")
-    if host_allowed(host, [], [e.pattern for e in extra]):
-        if scheme != "http" or host_allowed(host, [], [e.pattern for e in extra if e.http]):
+    matching = [e for e in extra if host_allowed(host, [], [e.pattern])]
+    if matching:
+        if scheme != "http" or any(e.http for e in matching):
             return
         raise ReconcileError(
             f"{prefix}{what}: refusing plain http:// to {host}: the CI allows it for https only, and a "
