@@ -142,8 +142,8 @@ def test_bad_durations(text):
 
 
 def test_variable_parsing_and_resolution():
-    assert parse("a${X}b$${Y}") == ["a", Ref("X"), "b${Y}"]
-    assert parse("${X:-d}") == [Ref("X", "-", "d")] and parse("${X:?why}") == [Ref("X", "?", "why")]
+    assert parse("a${X}b$${Y}") == ("a", Ref("X"), "b${Y}")
+    assert parse("${X:-d}") == (Ref("X", "-", "d"),) and parse("${X:?why}") == (Ref("X", "?", "why"),)
     for bad in ("${", "${1X}", "${X-d}", "${A:-${B}}", "${}"):
         with pytest.raises(VarSyntaxError):
             parse(bad)

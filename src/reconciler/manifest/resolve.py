@@ -62,7 +62,10 @@ def _walk(value: Any, path: Path, out: ResolvedDocument, env: Mapping[str, str],
         shallow = len(path) < 3
         for k, v in (value.items() if isinstance(value, dict) else enumerate(value)):
             child = path + (k,)
-            new = _walk(v, child, out, env, strict, is_sensitive(child) if shallow else sensitive)
+            secret = is_sensitive(child) if shallow else sensitive
+            if not secret and (v.__class__ is not str or "$" not in v) and not isinstance(v, (dict, list)):
+                continue  # a plain value, the commonest by far: nothing to resolve or record
+            new = _walk(v, child, out, env, strict, secret)
             if new is not v:
                 if view is None:
                     view = dict(value) if isinstance(value, dict) else list(value)

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
-SENSITIVE_KEYS = ("credentials", "api_key", "dsn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,10 +218,11 @@ def suggest(word: str, candidates: Iterable[str]) -> str:
 
 
 def is_sensitive(path: tuple[Any, ...]) -> bool:
-    return any(k in SENSITIVE_KEYS for k in path[:4] if isinstance(k, str)) and (
-        (len(path) >= 3 and path[0] == "connectors" and path[2] == "credentials")
-        or (len(path) >= 3 and path[0] == "providers" and path[2] == "api_key")
-        or (len(path) >= 2 and path[0] == "state" and path[1] == "dsn"))
+    """A secret position: a connector's credentials, a provider's api_key, the state's dsn (and below)."""
+    if len(path) >= 3:
+        return (path[0] == "connectors" and path[2] == "credentials") or (path[0] == "providers" and path[2] == "api_key") \
+            or (path[0] == "state" and path[1] == "dsn")
+    return len(path) == 2 and path[0] == "state" and path[1] == "dsn"
 
 
 def _field(path: tuple[Any, ...]) -> str:

@@ -6,9 +6,10 @@ over the text as written, so a value that came from the environment is never exp
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _TOKEN = re.compile(r"\$\$\{|\$\{")
@@ -28,7 +29,8 @@ class Ref:
 Part = str | Ref
 
 
-def parse(text: str) -> list[Part]:
+@functools.lru_cache(maxsize=4096)  # manifests repeat the same few references (${GH_TOKEN}) thousands of times
+def parse(text: str) -> tuple[Part, ...]:
     """Split TEXT into literal strings and references, or raise VarSyntaxError."""
     parts: list[Part] = []
     pos = 0
@@ -66,7 +68,7 @@ def parse(text: str) -> list[Part]:
     literal += text[pos:]
     if literal:
         parts.append(literal)
-    return parts
+    return tuple(parts)
 
 
 def has_syntax(text: str) -> bool:
@@ -81,7 +83,7 @@ class Resolution:
     errors: tuple[str, ...] = ()
 
 
-def resolve(parts: list[Part], env: Mapping[str, str], *, secret: bool = False) -> Resolution:
+def resolve(parts: Sequence[Part], env: Mapping[str, str], *, secret: bool = False) -> Resolution:
     out: list[str] = []
     unresolved: list[str] = []
     from_env: list[str] = []
