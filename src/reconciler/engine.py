@@ -107,11 +107,14 @@ class Engine:
         state = self.backend.load()
         ctx = Context(self.manifest, self.providers, state, self.keys, dict(self.manifest.connectors))
         ctx.renamed.extend(_apply_moved(self.manifest, state, self.keys))
-        plan = Plan(self.manifest.root, self.manifest_digest(),
-                    {n: c.type for n, c in self.manifest.providers.items()}, [],
-                    created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), tool_version=__version__)
         with ThreadPoolExecutor(max_workers=min(len(self.providers), 8) or 1) as pool:
-            results = list(pool.map(lambda n: (n, self._plan_provider(n, ctx)), sorted(self.providers)))
+            pending = [(n, pool.submit(self._plan_provider, n, ctx)) for n in sorted(self.providers)]
+            # while the listings wait on the network: the digest, and with it every connector's
+            # projection and fingerprint, which the pairing then finds made
+            digest = self.manifest_digest()
+            results = [(n, future.result()) for n, future in pending]
+        plan = Plan(self.manifest.root, digest, {n: c.type for n, c in self.manifest.providers.items()}, [],
+                    created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), tool_version=__version__)
         for name, (actions, unmanaged, forgotten) in results:
             plan.actions.extend(actions)
             plan.unmanaged.extend(unmanaged)
