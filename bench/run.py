@@ -359,7 +359,8 @@ def child_env(url: str | None) -> dict[str, str]:
 
 
 def run_scenario(scenario: str, n: int, *, provider: str, latency_ms: float, parallelism: int,
-                 keep: bool = False, profile: str | None = None, scheduled: bool = True) -> dict[str, Any]:
+                 keep: bool = False, profile: str | None = None, scheduled: bool = True,
+                 repeat: int = 3) -> dict[str, Any]:
     w = workload(scenario, n)
     w.scheduled = scheduled
     work = Path(tempfile.mkdtemp(prefix=f"bench-{scenario}-{n}-"))
@@ -394,12 +395,20 @@ def run_scenario(scenario: str, n: int, *, provider: str, latency_ms: float, par
             env.update(ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_NOCOLOR="1", ANSIBLE_LOCALHOST_WARNING="False",
                        ANSIBLE_INVENTORY_UNPARSED_WARNING="False", ANSIBLE_PIPELINING="True",
                        ANSIBLE_LOCAL_TEMP=str(work / "ansible-tmp"), ANSIBLE_HOME=str(work / "ansible-home"))
-        emu_cpu0 = emu.cpu() if emu else 0.0
-        code, wall, cpu, rss, stdout, stderr = run_child(cmd, env)
-        floor = yaml_floor_s(manifests) if scenario == "validate" or scenario.startswith("plan") else None
-        emu_cpu = (emu.cpu() - emu_cpu0) if emu else 0.0
         expected = {"validate": 0, "plan": 0, "plan-1pct": 2, "apply-create": 0, "apply-update-delete": 0,
                     "ansible-plan": 0, "ansible-apply-create": 0}[scenario]
+        # the floor is the best of three parses, so a read-only run (plan, validate) is the best of
+        # `repeat` too: one sample against a best of three would charge us the machine's noise
+        runs = []  # (run_child's result, the emulator's CPU during it)
+        for _ in range(repeat if scenario == "validate" or scenario.startswith("plan") else 1):
+            if emu:
+                emu.clear()
+            emu_cpu0 = emu.cpu() if emu else 0.0
+            runs.append((run_child(cmd, env), (emu.cpu() - emu_cpu0) if emu else 0.0))
+            if runs[-1][0][0] != expected:
+                break
+        (code, wall, cpu, rss, stdout, stderr), emu_cpu = min(runs, key=lambda r: (r[0][0] != expected, r[0][1]))
+        floor = yaml_floor_s(manifests) if scenario == "validate" or scenario.startswith("plan") else None
         stats = emu.stats() if emu else {}
         api = classify(stats)
         minimum = min_calls(scenario, w, PAGE_SIZE[provider])
@@ -413,6 +422,7 @@ def run_scenario(scenario: str, n: int, *, provider: str, latency_ms: float, par
         result = {
             "scenario": scenario, "n": n, "provider": provider, "schedules": "cron" if scheduled else "none", "parallelism": parallelism, "latency_ms": latency_ms,
             "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "peak_rss_mb": round(rss, 1),
+            "walls_s": [round(r[0][1], 3) for r in runs],
             "api_calls": api, "min_api_calls": minimum, "ideal_s": round(ideal, 3),
             "wall_over_ideal": round(wall / ideal, 2) if ideal else None,
             # the same files parsed by bare libyaml in this run: the ratio cancels the shared machine's noise
@@ -453,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
                          "(pip install py-spy)")
     ap.add_argument("--schedule", choices=["cron", "none"], default="cron",
                     help="connectors declare a cron (Airweave: one detail GET each per plan) or no schedule")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="plan and validate: run this many times and record the fastest (the floor is a best of three)")
     args = ap.parse_args(argv)
     sys.path.insert(0, str(BENCH))
     compile_bytecode()
@@ -463,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         for scenario in scenarios:
             result = run_scenario(scenario, n, provider=args.provider, latency_ms=args.latency_ms,
                                   parallelism=args.parallelism, keep=args.keep, profile=args.profile,
-                                  scheduled=args.schedule == "cron")
+                                  scheduled=args.schedule == "cron", repeat=1 if args.profile else args.repeat)
             print(json.dumps(result), flush=True)
             failed += not result["ok"]
             if args.results != "-":

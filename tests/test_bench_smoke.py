@@ -22,7 +22,7 @@ FIELDS = ("scenario", "n", "parallelism", "latency_ms", "wall_s", "cpu_s", "peak
 
 def _bench(scenario: str, n: int = 100, *extra: str) -> list[dict]:
     proc = subprocess.run([sys.executable, str(RUN), "--scenario", scenario, "--n", str(n), "--latency-ms", "1",
-                           "--results", "-", *extra], capture_output=True, text=True, timeout=120)
+                           "--results", "-", "--repeat", "1", *extra], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
 
