@@ -152,8 +152,10 @@ def write_manifests(root: Path, w: Workload) -> None:
 def seed_direct(data_dir: Path, state_path: Path, w: Workload) -> Path:
     """The emulator's data document and the state file an apply of ``w.live`` would have left.
 
-    Records are built from one the emulator itself created (same shape, same validation); the state
-    entries carry the same projection, version and keyed fingerprint the executor records.
+    Records are built from one the emulator itself created (same shape, same validation, the config
+    defaults it filled in, its timestamp format); the state entries carry what the executor records
+    after a create: the live projection (defaults included), the desired projection as last applied,
+    the version and the keyed fingerprint.
     """
     from reconciler.emulators.airweave import Airweave
     from reconciler.emulators.base import EmulatorConfig
@@ -169,31 +171,39 @@ def seed_direct(data_dir: Path, state_path: Path, w: Workload) -> Path:
     platform_.store.data["connections"].clear()
     platform_.store.data["jobs"].clear()
     key = fingerprint_key(Secret(API_KEY))
-    base = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    base = datetime(2026, 1, 1)
+
+    def stamp_of(moment: datetime) -> str:  # as the emulator writes its timestamps
+        text = moment.isoformat(timespec="microseconds")
+        return text + "Z" if template["modified_at"].endswith("Z") else text
     entries = {}
     conns = platform_.store.data["connections"]
     for i in w.live:
         cid = str(uuid.UUID(int=i + 1))
-        stamp = (base + timedelta(seconds=i)).isoformat(timespec="microseconds").replace("+00:00", "Z")
-        config = {"repo_name": f"company/repo-{i}", "branch": "main"}
+        stamp = stamp_of(base + timedelta(seconds=i))
+        declared = {"repo_name": f"company/repo-{i}", "branch": "main"}
+        config = {**template["config"], **declared}  # what the server stores: its defaults filled in
         record = {**template, "id": cid, "name": name(i), "config": dict(config),
                   # created without a schedule (sent as cron: null), a connection has no schedule and no sync
                   "schedule": {**template["schedule"], "cron": cron(i)} if w.scheduled else template["schedule"],
                   "auth": dict(template["auth"]), "created_at": stamp, "modified_at": stamp,
                   "sync_id": str(uuid.UUID(int=10**9 + i)) if w.scheduled else template.get("sync_id")}
         fields = {"source": "github", "target": TARGET, "scope": dict(config)}
+        applied = {"source": "github", "target": TARGET, "scope": dict(declared)}
         if w.scheduled:
             fields["schedule"] = {"cron": cron(i)}
+            applied["schedule"] = {"cron": cron(i)}
         if i in w.drifted:  # edited out of band after the last apply: the version moved
             record["config"] = {**config, "branch": "hotfix"}
-            record["modified_at"] = (base + timedelta(days=1, seconds=i)).isoformat().replace("+00:00", "Z")
+            record["modified_at"] = stamp_of(base + timedelta(days=1, seconds=i))
         conns[cid] = record
         platform_.store.data["jobs"][cid] = []
         creds = {"personal_access_token": Secret(TOKEN)}
         entries[name(i)] = {
             "name": name(i), "provider": "aw", "type": "airweave", "id": cid, "key": name(i), "source": "github",
-            "target": TARGET, "version": stamp, "fields": fields, "fingerprint": fingerprint(name(i), creds, key),
-            "prevent_destroy": False, "applied_at": stamp[:19] + "+00:00"}
+            "target": TARGET, "version": stamp, "fields": fields, "last_applied": applied,
+            "fingerprint": fingerprint(name(i), creds, key), "prevent_destroy": False,
+            "applied_at": stamp[:19] + "+00:00", "create_nonce": None}
     seed = data_dir / "airweave-seed.json"
     seed.write_text(json.dumps(platform_.store.data))
     if entries:
