@@ -38,30 +38,38 @@ class StateEntry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "StateEntry":
-        known = {f: data[f] for f in cls.__dataclass_fields__ if f in data}
+        known = dict(data) if data.keys() <= _FIELDS else {f: data[f] for f in data.keys() & _FIELDS}
         # a state of 100,000 entries repeats a few providers, types, sources, targets and branches:
         # JSON gives each occurrence its own string, so share them (and the key that is the name)
         for f in _REPEATED:
-            if isinstance(known.get(f), str):
-                known[f] = sys.intern(known[f])
+            value = known.get(f)
+            if value.__class__ is str:
+                known[f] = intern(value)
         if known.get("key") == known.get("name"):
             known["key"] = known.get("name")
         for f in ("fields", "last_applied"):
-            if isinstance(known.get(f), dict):
-                _intern_short(known[f])
+            projection = known.get(f)
+            if projection.__class__ is dict:
+                _intern_short(projection)
         return cls(**known)
 
 
+_FIELDS = frozenset(StateEntry.__dataclass_fields__)
 _REPEATED = ("provider", "type", "source", "target", "applied_at")  # one apply writes many entries in a second
+intern = sys.intern
 
 
 def _intern_short(projection: dict[str, Any]) -> None:
     """Intern PROJECTION's short strings in place (fresh from JSON, it is ours), one level into
     scope too."""
-    for tree in (projection, *(v for v in projection.values() if isinstance(v, dict))):
-        for k, v in tree.items():
-            if isinstance(v, str) and len(v) <= 24:
-                tree[k] = sys.intern(v)
+    for k, v in projection.items():
+        if v.__class__ is str:
+            if len(v) <= 24:
+                projection[k] = intern(v)
+        elif v.__class__ is dict:
+            for k2, v2 in v.items():
+                if v2.__class__ is str and len(v2) <= 24:
+                    v[k2] = intern(v2)
 
 
 @dataclass(slots=True)
