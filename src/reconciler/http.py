@@ -23,6 +23,7 @@ import time
 import types
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import quote, urlsplit
 
@@ -275,6 +276,25 @@ def default_error_message(response: httpx.Response) -> str:
     return str(body)[:500]
 
 
+class _NoCookies(httpx.Cookies):
+    """A jar that never keeps anything: the platforms' APIs authenticate by header, so a cookie a
+    server (or anything on its path) sets is never sent back on the next call, and no response pays
+    for the cookie parsing (``extract_cookies`` builds a urllib request per response)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        pass
+
+
+class _Client(httpx.Client):
+    @property  # type: ignore[override]
+    def cookies(self) -> httpx.Cookies:
+        return _NoCookies()
+
+    @cookies.setter
+    def cookies(self, _cookies: object) -> None:
+        raise TypeError("the reconciler's HTTP client keeps no cookies")
+
+
 class HttpClient:
     """A small wrapper over :class:`httpx.Client` shared by all of one provider's calls."""
 
@@ -301,8 +321,9 @@ class HttpClient:
         self.permanent = permanent
         self._origin = urlsplit(base_url)[:2]
         limits = httpx.Limits(max_connections=max(parallelism, 1) * 2, max_keepalive_connections=max(parallelism, 1) * 2)
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/") + "/",
+        self._base = base_url.rstrip("/") + "/"
+        self._client = _Client(
+            base_url=self._base,
             headers=dict(headers or {}),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             limits=limits,
@@ -312,6 +333,11 @@ class HttpClient:
             verify=self._origin[0] == "https",
             transport=transport,
         )
+        # what Client.build_request would work out again for every call: the default headers merged,
+        # the timeout, the absolute URL of a path (parsed once per distinct path)
+        self._headers = self._client.headers
+        self._extensions = {"timeout": self._client.timeout.as_dict()}
+        self._url = lru_cache(maxsize=64)(lambda path: httpx.URL(self._base + path))
 
     def close(self) -> None:
         self._client.close()
@@ -394,8 +420,16 @@ class HttpClient:
             log.info("%s %s /%s: %s; retry %d in %.2fs", self.what, method, path, redact.scrub(failure), attempt, wait)
             time.sleep(wait)
 
+    def _build(self, method: str, url: httpx.URL, *, json: Any, params: Mapping[str, Any] | None,
+               headers: Mapping[str, str] | None) -> httpx.Request:
+        if headers:
+            merged = self._headers.copy()
+            merged.update(headers)
+        return httpx.Request(method, url, params=params, json=json, headers=merged if headers else self._headers,
+                             extensions=self._extensions)
+
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self._client.request(method, path, **kwargs)
+        response = self._client.send(self._build(method, self._url(path), **kwargs))
         hops = 0
         while response.is_redirect and hops < 5:
             target = response.next_request.url if response.next_request else None
@@ -405,7 +439,7 @@ class HttpClient:
                     "not following it, so that credentials stay with the configured host",
                     status=response.status_code,
                 )
-            response = self._client.request(method, target, **kwargs)
+            response = self._client.send(self._build(method, target, **kwargs))
             hops += 1
         return response
 
