@@ -151,12 +151,16 @@ class Engine:
         self._complete(provider, pairing.matches)
         actions: list[Action] = []
         ctx.renamed.extend(pairing.renamed)
+        defaults_of: dict[str, dict] = {}  # per source: the platform's defaults, as dotted scope paths
         for match in pairing.matches:
             ctx.matches[match.connector.name] = match
             defaults = None
             if match.live is not None:
                 planner.fill_unowned(match)
-                defaults = {f"scope.{k}": v for k, v in provider.scope_defaults(match.connector.source).items()}
+                source = match.connector.source
+                defaults = defaults_of.get(source)
+                if defaults is None:
+                    defaults = defaults_of[source] = {f"scope.{k}": v for k, v in provider.scope_defaults(source).items()}
             actions.append(planner.decide(match, provider=name, provider_type=cfg.type, caps=provider.capabilities,
                                           fingerprint_key=self.keys[name], defaults=defaults))
             if match.live is not None:
