@@ -29,7 +29,8 @@ class ResolvedDocument:
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def is_unknown(self, path: Path) -> bool:
-        return any(path[:i] in self.unknown for i in range(len(path) + 1))
+        # asked of several fields of every connector; unknowns are rare (--no-env, a reference that failed)
+        return bool(self.unknown) and any(path[:i] in self.unknown for i in range(len(path) + 1))
 
 
 def _weak_secret(value: str, names: str) -> str | None:

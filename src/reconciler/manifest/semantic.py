@@ -150,12 +150,12 @@ def _connector(entry: Entry, merged: Merged) -> Iterator[Diagnostic]:
             problem = _segment_problem(value)
             if problem:
                 yield Diagnostic(f"{key} {show(value)}: {problem}", entry.location((key,)))
-    kind = _types(merged).get(provider) if isinstance(provider, str) else None
     schedule = body.get("schedule")
     if isinstance(schedule, dict):
         yield from _schedule(entry, ("schedule",), schedule, nango=False)
     syncs = body.get("syncs")
     if isinstance(syncs, dict):
+        kind = _types(merged).get(provider) if isinstance(provider, str) else None
         for sync_name, sched in syncs.items():
             if isinstance(sched, dict):
                 yield from _schedule(entry, ("syncs", sync_name), sched, nango=kind == "nango")
