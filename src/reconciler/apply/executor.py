@@ -110,6 +110,36 @@ def deposed_name(name: str, live_id: str) -> str:
 _SKIPPED = object()
 
 
+class _Writes:
+    """The state writes in flight. Any number at once: the backend orders them and writers share its
+    fsyncs (a lock here made every worker queue behind one fsync each). :meth:`stop` lets no new one
+    start and waits for those in flight, so an abort never exits in the middle of one."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._active = 0
+        self._stopped = False
+
+    @contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._changed:
+            while self._stopped:  # an abort is under way: it exits the process
+                self._changed.wait()
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._active -= 1
+                self._changed.notify_all()
+
+    def stop(self, timeout: float) -> bool:
+        """Whether every write in flight ended within ``timeout`` seconds."""
+        with self._changed:
+            self._stopped = True
+            return self._changed.wait_for(lambda: self._active == 0, timeout)
+
+
 class Executor:
     def __init__(self, ctx: Context, backend: StateBackend, *, parallelism: int = 8,
                  progress: Callable[[str], None] | None = None, interrupt_grace: float = INTERRUPT_GRACE) -> None:
@@ -120,8 +150,8 @@ class Executor:
         self.interrupt_grace = interrupt_grace
         self._stop = threading.Event()
         self._halted: str | None = None
-        # held around every state write, so an abort (second Ctrl-C) never cuts one in half
-        self._writing = threading.Lock()
+        # entered around every state write, so an abort (second Ctrl-C) never cuts one in half
+        self._writing = _Writes()
         self._signals = 0
 
     def run(self, plan: Plan, *, max_deletes: int | None = None) -> ApplyReport:
@@ -135,14 +165,14 @@ class Executor:
         with self._interruptible():
             for old, new in plan.moved:
                 entry = self.ctx.state.entries.get(new)
-                with self._writing:
+                with self._writing():
                     if entry is not None:
                         self.backend.rename(old, entry)
                     else:
                         self.backend.remove(old)
                 report.state_only += 1
             for name in plan.forgotten:
-                with self._writing:
+                with self._writing():
                     self.backend.remove(name)
                 report.state_only += 1
             # Where two objects may live side by side, deletes come last: an interruption then never
@@ -166,7 +196,7 @@ class Executor:
                             report.state_only += 1
             report.interrupted = self._signals > 0
             try:
-                with self._writing:
+                with self._writing():
                     self.backend.flush()
             except StateWriteError as exc:
                 self._halted = self._halted or str(exc)
@@ -204,7 +234,7 @@ class Executor:
     def _abort(self, why: str) -> None:
         # never mid-write: the journal stays whole; a call in flight may have happened unrecorded
         # (the next plan finds it by its identity, or the idempotency key returns it)
-        got = self._writing.acquire(timeout=5)
+        got = self._writing.stop(timeout=5)
         self.progress(f"Aborted ({why}): the state holds every action recorded so far"
                       + ("" if got else " (a state write was still running)") + "; run apply again to finish.")
         for stream in (sys.stdout, sys.stderr):  # os._exit skips the buffers: the plan text must not vanish
@@ -221,14 +251,14 @@ class Executor:
     # -- state writes ----------------------------------------------------------------------------
     def _put(self, *entries: StateEntry) -> None:
         """One state write (several entries: one atomic write, see ``StateBackend.put_many``)."""
-        with self._writing:
+        with self._writing():
             if len(entries) == 1:
                 self.backend.put(entries[0])
             else:
                 self.backend.put_many(list(entries))
 
     def _remove(self, name: str) -> None:
-        with self._writing:
+        with self._writing():
             self.backend.remove(name)
 
     # -- one action ----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The default backend: ``.reconcile/state.json`` next to the manifests.
 
 Each write appends one line to a journal (``state.json.journal``) and fsyncs it, so a run that is
-killed between two calls loses nothing and a write costs O(1) rather than rewriting the whole file;
+killed between two calls loses nothing and a write costs O(1) rather than rewriting the whole file
+(writers from parallel threads share an fsync: see :meth:`FileBackend._sync`);
 :meth:`flush` folds the journal into ``state.json`` with an atomic rename. The lock is an
 ``flock`` on ``state.lock``: the kernel releases it when the holder dies, so a crashed run never
 leaves a lock behind; the file's content names the holder for the error message.
@@ -69,6 +70,11 @@ class FileBackend(StateBackend):
         self._journal_fd: int | None = None
         self._journal_end: int | None = None  # where the last whole record ends (a torn tail is cut here)
         self._write_lock = threading.Lock()
+        # group commit (_sync): records appended, records known durable, and the failed fsync, if one did
+        self._sync_lock = threading.Lock()
+        self._appended = 0
+        self._synced = 0
+        self._sync_error: str | None = None
 
     def _repair(self, entry: str | None = None) -> str:
         fix = f"fix or delete the entry {entry!r} in {self.path} by hand" if entry else f"fix {self.path} by hand"
@@ -167,7 +173,8 @@ class FileBackend(StateBackend):
             self._journal_fd = fd
         return self._journal_fd
 
-    def _append(self, record: dict) -> None:
+    def _append(self, record: dict) -> int:
+        """Write one record whole (the caller holds the write lock); its number, for :meth:`_sync`."""
         if self._state is None:
             self.load()
         data = (redact.scrub(json.dumps(record, sort_keys=True)) + "\n").encode()
@@ -175,49 +182,78 @@ class FileBackend(StateBackend):
             fd = self._open_journal()
         except OSError as exc:
             raise self._fail("open its journal", exc) from None
+        if self._sync_error is not None:  # after a failed fsync no later one can be trusted (the kernel drops the pages)
+            raise StateWriteError(self._sync_error)
         start = os.lseek(fd, 0, os.SEEK_END)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
         except OSError as exc:
             try:  # never leave half a record behind: the journal stays whole
                 os.ftruncate(fd, start)
             except OSError:
                 pass
             raise self._fail("append to its journal", exc) from None
+        self._appended += 1  # counted once written whole: an fsync that reads this count covers it
+        return self._appended
 
-    # the executor writes from its worker threads: one line at a time, or lines could interleave
+    def _sync(self, number: int) -> None:
+        """Return once record ``number`` is on disk. A group commit: an fsync covers every record written
+        before it began, so a writer that finds its record covered by one another thread ran in the
+        meantime returns without its own. Each write is still durable before its caller goes on (before
+        the executor reports the action done or makes the next call), and parallel writers stop queueing
+        behind one fsync each (0.3-3 ms apiece on a CI's disk, in series under the write lock before)."""
+        with self._sync_lock:
+            if self._synced >= number:
+                return
+            if self._sync_error is not None:
+                raise StateWriteError(self._sync_error)
+            covered = self._appended  # records counted are written whole; the fsync below covers them
+            assert self._journal_fd is not None
+            try:
+                os.fsync(self._journal_fd)
+            except OSError as exc:
+                error = self._fail("sync its journal", exc)
+                self._sync_error = str(error)
+                raise error from None
+            self._synced = covered
+
+    # the executor writes from its worker threads: one line at a time, or lines could interleave; the
+    # state in memory changes in the journal's order (it is what flush writes)
     def put(self, entry: StateEntry) -> None:
         with self._write_lock:
-            self._append({"op": "put", "entry": entry.to_json()})
+            number = self._append({"op": "put", "entry": entry.to_json()})
             assert self._state is not None
             self._state.entries[entry.name] = entry
             self._state.serial += 1
+        self._sync(number)
 
     def put_many(self, entries: list[StateEntry]) -> None:
         with self._write_lock:  # one journal line: replayed whole or, torn, not at all
-            self._append({"op": "puts", "entries": [entry.to_json() for entry in entries]})
+            number = self._append({"op": "puts", "entries": [entry.to_json() for entry in entries]})
             assert self._state is not None
             for entry in entries:
                 self._state.entries[entry.name] = entry
             self._state.serial += 1
+        self._sync(number)
 
     def remove(self, name: str) -> None:
         with self._write_lock:
-            self._append({"op": "rm", "name": name})
+            number = self._append({"op": "rm", "name": name})
             assert self._state is not None
             self._state.entries.pop(name, None)
             self._state.serial += 1
+        self._sync(number)
 
     def rename(self, old: str, entry: StateEntry) -> None:
         with self._write_lock:
-            self._append({"op": "mv", "from": old, "entry": entry.to_json()})
+            number = self._append({"op": "mv", "from": old, "entry": entry.to_json()})
             assert self._state is not None
             self._state.entries.pop(old, None)
             self._state.entries[entry.name] = entry
             self._state.serial += 1
+        self._sync(number)
 
     def check_writable(self) -> None:
         """Before the first platform call: a state that cannot be written would let an apply change the
@@ -278,9 +314,19 @@ class FileBackend(StateBackend):
             log.warning("state %s: no backup kept (%s)", self.path, exc.strerror or exc)
 
     def close(self) -> None:
-        if self._journal_fd is not None:
-            os.close(self._journal_fd)
-            self._journal_fd = None
+        with self._sync_lock:  # never under an fsync in flight
+            fd, self._journal_fd = self._journal_fd, None
+            if fd is None:
+                return
+            try:
+                if self._synced < self._appended and self._sync_error is None:  # a writer not yet in _sync
+                    os.fsync(fd)
+            except OSError as exc:
+                raise self._fail("sync its journal", exc) from None
+            finally:
+                os.close(fd)
+                self._synced = self._appended  # what a closed journal holds is synced, or failed above
+                self._sync_error = None  # a failed fsync condemns that open file, not the next one
 
     # -- locking ------------------------------------------------------------------------------
     @contextmanager
