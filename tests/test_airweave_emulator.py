@@ -253,3 +253,18 @@ def test_collections_create_validate_and_cascade_delete(aw, spec):
     assert c.delete(f"/collections/{readable}").status_code == 200
     assert c.get(f"/source-connections/{conn.json()['id']}").status_code == 404
     assert c.get(f"/collections/{readable}").status_code == 404
+
+
+@pytest.mark.parametrize("cron", ["0 */6 * * *", "*/5 * * * *", "* * * * *", "30 2 * * 1", "59 23 31 12 *"])
+def test_next_run_cached_per_minute_is_what_croniter_says_now(cron):
+    from datetime import datetime, timezone
+
+    from croniter import croniter
+
+    from reconciler.emulators.airweave import _next_run
+
+    for _ in range(2):  # the second answer comes from the cache
+        before = croniter(cron, datetime.now(timezone.utc)).get_next(datetime)
+        got = datetime.fromisoformat(_next_run(cron).replace("Z", "+00:00"))
+        after = croniter(cron, datetime.now(timezone.utc)).get_next(datetime)
+        assert got in (before, after)
