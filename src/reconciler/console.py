@@ -39,4 +39,7 @@ def error(message: str) -> None:
 
 def progress(message: str) -> None:
     """Progress for long work: stderr, so stdout stays the machine-readable result."""
-    err(style(message, sys.stderr, dim=True))
+    # two lines per action of an apply: the colour decision (environment, isatty) is made once per line
+    colour = use_colour(sys.stderr)
+    text = escape_keeping_colour(redact.scrub(message))
+    click.echo(click.style(text, dim=True) if colour else text, err=True, color=colour)
