@@ -169,7 +169,6 @@ class Engine:
             ctx.matches[match.connector.name] = match
             defaults = None
             if match.live is not None:
-                planner.fill_unowned(match)
                 source = match.connector.source
                 defaults = defaults_of.get(source)
                 if defaults is None:

@@ -7,6 +7,7 @@ whose ``str``/``repr`` never reveal the value, so no later stage can print one b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from . import redact
@@ -172,6 +173,9 @@ class Manifest:
     sandbox: bool = False  # loaded for --sandbox (placeholder variables): plan and apply follow it
 
 
+_NOTHING_UNOWNED: Mapping[str, Any] = MappingProxyType({})  # shared: one empty dict per live object is 6 MB at 100k
+
+
 @dataclass(slots=True)
 class LiveConnector:
     """A connector as a platform reports it, projected onto the common model.
@@ -201,7 +205,7 @@ class LiveConnector:
     # sub-object (Airweave's PATCH ``config``) sends these along so an update never resets them.
     # A path last applied but no longer declared is in neither the connector nor here: a
     # whole-object write drops it (the platform's default returns); a merge write sends its reset.
-    unowned: dict[str, Any] = field(default_factory=dict)
+    unowned: Mapping[str, Any] = field(default_factory=lambda: _NOTHING_UNOWNED)
 
     def marked_by_another(self, lineage: str | None) -> bool:
         """Whether the platform's ownership marker says a state other than the one of ``lineage``

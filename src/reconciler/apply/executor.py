@@ -33,6 +33,7 @@ from .. import redact
 from ..engine import Context
 from ..errors import OutcomeUnknown, ProviderError, ReconcileError, StateWriteError
 from ..model import Connector, LiveConnector
+from ..plan import planner
 from ..plan.model import Action, ActionKind, Plan
 from ..providers import Provider
 from ..providers.base import NothingToSync
@@ -283,6 +284,7 @@ class Executor:
             elif action.kind is ActionKind.UPDATE:
                 connector = self.ctx.desired[action.name]
                 changed = frozenset(c.top for c in action.changes)
+                planner.fill_unowned(self.ctx.matches[action.name])  # what the update sends along
                 live = provider.update(connector, self.ctx.live[action.name], changed)
                 self._record(action, connector, live)
                 live_id, job = live.id, self._maybe_sync(provider, connector, live)

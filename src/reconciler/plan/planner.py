@@ -122,7 +122,8 @@ def last_applied(match: Match) -> dict[str, Any]:
 
 def fill_unowned(match: Match) -> None:
     """Record on the live object what belongs to the platform, so an update that writes a whole
-    sub-object sends it along (``LiveConnector.unowned``)."""
+    sub-object sends it along (``LiveConnector.unowned``). Done by the executor before an update,
+    not for every connector a plan pairs: at 100,000 it was 18 MB and 0.3 s for nothing."""
     if match.live is not None:
         match.live.unowned = platform_owned(match.live.fields, match.desired, last_applied(match))
 

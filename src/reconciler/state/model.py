@@ -38,7 +38,8 @@ class StateEntry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "StateEntry":
-        known = dict(data) if data.keys() <= _FIELDS else {f: data[f] for f in data.keys() & _FIELDS}
+        """The entry DATA describes; DATA is taken over (its strings are interned in place)."""
+        known = data if data.keys() <= _FIELDS else {f: data[f] for f in data.keys() & _FIELDS}
         # a state of 100,000 entries repeats a few providers, types, sources, targets and branches:
         # JSON gives each occurrence its own string, so share them (and the key that is the name)
         for f in _REPEATED:
@@ -91,8 +92,13 @@ class State:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "State":
+        """The state DATA (a decoded state.json) describes; DATA is taken over and emptied."""
+        connectors = data.get("connectors", {})
+        entries = {}
+        for name in list(connectors):  # each JSON object is let go once its entry is made: a lower peak
+            entries[name] = StateEntry.from_json(connectors.pop(name))
         return cls(
-            entries={n: StateEntry.from_json(e) for n, e in data.get("connectors", {}).items()},
+            entries=entries,
             lineage=data.get("lineage") or str(uuid.uuid4()),
             serial=int(data.get("serial", 0)),
         )
