@@ -12,7 +12,7 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 from . import __version__
 from .errors import ReconcileError
@@ -27,6 +27,7 @@ from .state import StateBackend
 from .state.model import State, StateEntry
 
 log = logging.getLogger("reconciler.engine")
+_encode = json.JSONEncoder(sort_keys=True, default=str).encode
 
 
 @dataclass(slots=True)
@@ -79,15 +80,19 @@ class Engine:
     # -- digest -------------------------------------------------------------------------------
     def manifest_digest(self) -> str:
         """Binds a saved plan to the manifests it came from (no secret goes in: fingerprints are keyed)."""
-        doc = {
-            "providers": {n: [c.type, c.url] for n, c in sorted(self.as_written.providers.items())},
-            "connectors": {
-                n: [c.provider, self._desired_fields(c), list(c.lifecycle.ignore_changes),
-                    c.lifecycle.prevent_destroy, c.sync_on_apply, self._fingerprint(c)]
-                for n, c in sorted(self.manifest.connectors.items())
-            },
-        }
-        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+        # the bytes of json.dumps({"connectors": {...}, "providers": {...}}, sort_keys=True), hashed a
+        # connector at a time: the whole document (19 MB of text at 100,000 connectors, and a list
+        # per connector) would be held at once, beside the listings in flight
+        digest = hashlib.sha256(b'{"connectors": {')
+        separator = ""
+        for n, c in sorted(self.manifest.connectors.items()):
+            value = [c.provider, self._desired_fields(c), list(c.lifecycle.ignore_changes),
+                     c.lifecycle.prevent_destroy, c.sync_on_apply, self._fingerprint(c)]
+            digest.update(f"{separator}{_encode(n)}: {_encode(value)}".encode())
+            separator = ", "
+        providers = {n: [c.type, c.url] for n, c in sorted(self.as_written.providers.items())}
+        digest.update(f'}}, "providers": {_encode(providers)}}}'.encode())
+        return digest.hexdigest()
 
     # the digest and the pairing both need every connector's projection and fingerprint: made once a
     # plan, and where the state holds an equal one (an unchanged connector), the state's object is
@@ -157,7 +162,7 @@ class Engine:
         self.progress(f"{name}: listing connectors")
         provider.state_lineage = ctx.state.lineage  # what a create's or adoption's ownership marker names
         provider.recall(entries)
-        live = list(provider.list(targets))
+        live = list(_sharing_strings(provider.list(targets), entries))
         pairing = planner.pair(desired=desired, live=live, entries=entries, identity=provider.identity,
                                desired_fields=self._desired_fields, fingerprint_key=self.keys[name],
                                fingerprint_of=self._fingerprint)
@@ -196,13 +201,8 @@ class Engine:
             if e is not None and e.id == live.id and e.version and e.version == live.version and e.fields is not None \
                     and not provider.needs_detail(m.connector, e.fields):
                 # the adapter's fresh object, completed with the state's projection (shared: neither is
-                # changed after), and its equal strings shared with the entry's: at 100,000 connectors
-                # each string held twice is 8 MB
-                live.fields, live.complete, live.id, live.version = e.fields, True, e.id, e.version
-                if live.key == e.key:
-                    live.key = e.key
-                if live.name == e.name:
-                    live.name = e.name
+                # changed after)
+                live.fields, live.complete = e.fields, True
             else:
                 to_read.append(m)
         if not to_read:
@@ -212,6 +212,24 @@ class Engine:
         with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
             for m, full in zip(to_read, pool.map(lambda m: provider.read(m.live), to_read)):
                 m.live = full
+
+
+def _sharing_strings(listing: Iterable[LiveConnector], entries: list[StateEntry]) -> Iterator[LiveConnector]:
+    """The listing, each object's id, key, name and version replaced by the state entry's equal
+    strings as it arrives: decoded pages are let go as they come, and at 100,000 connectors each
+    string held twice is ~22 MB."""
+    by_id = {e.id: e for e in entries}
+    for live in listing:
+        e = by_id.get(live.id)
+        if e is not None:
+            live.id = e.id
+            if live.key == e.key:
+                live.key = e.key
+            if live.name == e.name:
+                live.name = e.name
+            if live.version is not None and live.version == e.version:
+                live.version = e.version
+        yield live
 
 
 def _apply_moved(manifest: Manifest, state: State, keys: dict[str, bytes] | None = None) -> list[tuple[str, str]]:

@@ -272,8 +272,8 @@ class AirweaveProvider(Provider):
             id=str(item["id"]), key=item["name"], name=item["name"], source=source, target=target,
             fields={"source": source, "target": target},
             complete=False, version=modified, status=status,
-            # never modified: one string for both
-            extra={"auth_method": auth, "created_at": modified if created == modified else created},
+            # never modified: created_at is the version (one string, which the engine shares with the state's)
+            extra={"auth_method": auth} if created == modified else {"auth_method": auth, "created_at": created},
         )
 
     def _from_detail(self, body: dict[str, Any]) -> LiveConnector:
@@ -354,7 +354,7 @@ class AirweaveProvider(Provider):
                    if live.key == connector.name]
         if not matches:
             return None
-        return self.read(max(matches, key=lambda live: live.extra.get("created_at") or ""))
+        return self.read(max(matches, key=lambda live: live.extra.get("created_at", live.version) or ""))
 
     def credential_template(self, live: LiveConnector) -> dict[str, str | None]:
         # the auth method is in the list item; a direct method's fields are the source's auth_fields

@@ -1,0 +1,36 @@
+"""The manifest digest (what binds a saved plan to its manifests) is hashed a connector at a time;
+its bytes are those of one json.dumps of the whole document, so plans saved before stay current."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler.engine import Engine
+from reconciler.manifest import load
+from reconciler.state.file import FileBackend
+
+PROVIDERS = "version: 1\nproviders:\n  aw:\n    type: airweave\n    url: https://api.airweave.ai\n    api_key: ${K}\n"
+CONNECTOR = ("  conn-{i}:\n    provider: aw\n    source: github\n    target: docs-x1\n"
+             "    scope: {{repo_name: org/r{i}, branch: main}}\n"
+             "    lifecycle: {{ignore_changes: [scope.branch]}}\n"
+             "    credentials:\n      personal_access_token: ${{K}}\n")
+
+
+def _whole_document_digest(engine: Engine) -> str:
+    doc = {"providers": {n: [c.type, c.url] for n, c in sorted(engine.as_written.providers.items())},
+           "connectors": {n: [c.provider, engine._desired_fields(c), list(c.lifecycle.ignore_changes),
+                              c.lifecycle.prevent_destroy, c.sync_on_apply, engine._fingerprint(c)]
+                          for n, c in sorted(engine.manifest.connectors.items())}}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_the_streamed_digest_is_the_whole_documents(tmp_path: Path, count: int) -> None:
+    body = PROVIDERS + ("connectors:\n" + "".join(CONNECTOR.format(i=i) for i in (2, 0, 1)[:count]) if count else "")
+    (tmp_path / "m.yaml").write_text(body)
+    manifest = load(tmp_path, env={"K": "k" * 24})
+    engine = Engine(manifest, FileBackend(tmp_path / "state.json"))
+    assert engine.manifest_digest() == _whole_document_digest(engine)
