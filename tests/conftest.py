@@ -60,6 +60,21 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: str | os.PathLik
     return _forked(list(args), full_env, workdir, input, timeout)
 
 
+def reconcile_command(bindir: Path) -> Path:
+    """Write a ``reconcile`` executable into ``bindir`` (to put first on PATH) for tests that run
+    shell scripts. Each run is a real process forked from the fork server, as :func:`run_cli`'s
+    are (tests/forkclient.py); ``CR_TEST_FRESH_PROCESS=1`` makes it ``python -m reconciler``."""
+    bindir.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("CR_TEST_FRESH_PROCESS") == "1":
+        run = f"{sys.executable} -m reconciler"
+    else:
+        run = f"{sys.executable} -IS {Path(__file__).with_name('forkclient.py')} {_fork_server()}"
+    script = bindir / "reconcile"
+    script.write_text(f'#!/bin/sh\nexec {run} "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
 _SERVER: dict[str, object] = {}
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, reconcile_command
 from reconciler import load
 from reconciler.providers import provider_class
 
@@ -172,7 +172,10 @@ def repo(tmp_path, emulator):
     emu = emulator("airweave", targets=["quickstart-docs"])
     env = {"AIRWEAVE_URL": emu.url, "AIRWEAVE_API_KEY": "test-key", "QUICKSTART_GITHUB_TOKEN": SECRET,
            "QUICKSTART_SLACK_TOKEN": SECRET + "-slack"}
-    return Repo(tmp_path, env)
+    # the steps' `reconcile`: each run a process forked from the fork server, not a fresh interpreter
+    # importing the CLI (three quarters of these tests' time went on that)
+    bindir = reconcile_command(tmp_path / "bin").parent
+    return Repo(tmp_path, {**env, "PATH": f"{bindir}:{Path(sys.executable).parent}:{os.environ['PATH']}"})
 
 
 def run_step(step: dict, cwd: Path, env: dict[str, str], **inputs: str) -> tuple[int, dict[str, str], str]:
@@ -181,7 +184,7 @@ def run_step(step: dict, cwd: Path, env: dict[str, str], **inputs: str) -> tuple
     output.write_text("")
     full = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILE_")}
     full.update(GIT, **env, MANIFESTS="connectors", NO_COLOR="1", GITHUB_OUTPUT=str(output),
-                GITHUB_STEP_SUMMARY=str(summary), PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+                GITHUB_STEP_SUMMARY=str(summary))
     full.update({"BRANCH": "main", "MAX_DELETES": "0", "PLAN_URL": "https://github.example/runs/1#artifacts"}, **inputs)
     shared, local = _SHARED.get(Path(cwd)), Path(cwd) / "connectors" / ".reconcile"
     if shared is not None:

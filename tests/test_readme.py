@@ -6,9 +6,8 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 
-from conftest import ROOT
+from conftest import ROOT, reconcile_command
 
 README = (ROOT / "README.md").read_text()
 QUICKSTART = "examples/quickstart/connectors.yaml"
@@ -43,11 +42,7 @@ def test_the_tour_is_real_output(tmp_path):
     manifest = tmp_path / QUICKSTART
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RECONCILE_", "CI"))}
     env["NO_COLOR"] = "1"
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    (bindir / "reconcile").write_text(f"#!/bin/sh\nexec {sys.executable} -m reconciler \"$@\"\n")
-    (bindir / "reconcile").chmod(0o755)
-    env["PATH"] = f"{bindir}:{env['PATH']}"
+    env["PATH"] = f"{reconcile_command(tmp_path / 'bin').parent}:{env['PATH']}"
     # the edits the prose asks for, before the block of that index
     edits = {2: ("branch: main", "branch: release"), 4: ("branch: release", "branch: main")}
     blocks = console_blocks()
