@@ -23,9 +23,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import quote, quote_plus
 
-import httpx
-
-from conftest import FAST_RETRY, Result, run_cli
+from conftest import EMU_HTTP, FAST_RETRY, Result, run_cli
 
 PLATFORMS = ("airweave", "nango", "airstore", "aimable", "connectors-api")
 
@@ -162,11 +160,11 @@ def start(emulator, platform: str, **config):
 
 
 def emu_state(emu) -> dict:
-    return httpx.get(f"{emu.url}/_emulator/state", timeout=10).json()
+    return EMU_HTTP.get(f"{emu.url}/_emulator/state", timeout=10).json()
 
 
 def emu_stats(emu) -> dict:
-    return httpx.get(f"{emu.url}/_emulator/stats", timeout=10).json()
+    return EMU_HTTP.get(f"{emu.url}/_emulator/stats", timeout=10).json()
 
 
 def set_faults(emu, **knobs: float) -> None:

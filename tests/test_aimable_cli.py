@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
+from conftest import EMU_HTTP
 
 TOKEN = "ya29.cli-e2e-secret-token-1"
 ROTATED = "ya29.cli-e2e-secret-token-2"
@@ -29,7 +29,7 @@ connectors:
 
 def live_connectors(emu, target: str) -> list[dict]:
     space, collection = target.split("/")
-    return httpx.get(f"{emu.url}/v1/spaces/{space}/collections/{collection}/connectors",
+    return EMU_HTTP.get(f"{emu.url}/v1/spaces/{space}/collections/{collection}/connectors",
                      headers={"X-API-Key": "test-key"}).json()["data"]
 
 

@@ -6,6 +6,7 @@ import json
 import httpx
 import pytest
 
+from conftest import EMU_HTTP
 from reconciler.emulators.aimable import browse_items, validate_create
 from reconciler.emulators.base import decode_cursor, encode_cursor
 
@@ -25,7 +26,7 @@ def drive_body(folders=("1A2B3C4D",), token: str = SECRET) -> dict:
 
 
 def create(emu, key: str, body: dict, target: str = "sp1/col1") -> httpx.Response:
-    return httpx.post(base(emu, target), headers={**AUTH, "Idempotency-Key": key}, json=body)
+    return EMU_HTTP.post(base(emu, target), headers={**AUTH, "Idempotency-Key": key}, json=body)
 
 
 @pytest.fixture
@@ -41,51 +42,51 @@ def test_create_answers_201_with_the_seed_shape_and_no_credential(emu):
                          "created_at", "updated_at"}
     assert data["collection_id"] == "col1" and data["provider_slug"] == "google-drive"
     assert data["scope_config"] == {"folder_ids": ["1A2B3C4D"]} and data["status"] == "active"
-    got = httpx.get(f"{base(emu)}/{data['id']}", headers=AUTH).json()["data"]
+    got = EMU_HTTP.get(f"{base(emu)}/{data['id']}", headers=AUTH).json()["data"]
     assert got == data
 
 
 def test_credentials_are_never_returned_nor_stored(emu):
     cid = create(emu, "k-1", drive_body()).json()["data"]["id"]
-    httpx.patch(f"{base(emu)}/{cid}", headers=AUTH, json={"credential": {"access_token": SECRET + "-rotated"}})
-    seen = [httpx.get(base(emu), headers=AUTH).text, httpx.get(f"{base(emu)}/{cid}", headers=AUTH).text,
-            httpx.get(f"{emu.url}/_emulator/state").text]
+    EMU_HTTP.patch(f"{base(emu)}/{cid}", headers=AUTH, json={"credential": {"access_token": SECRET + "-rotated"}})
+    seen = [EMU_HTTP.get(base(emu), headers=AUTH).text, EMU_HTTP.get(f"{base(emu)}/{cid}", headers=AUTH).text,
+            EMU_HTTP.get(f"{emu.url}/_emulator/state").text]
     for text in seen:
         assert SECRET not in text and REFRESH not in text
         assert '"credential"' not in text
 
 
 def test_api_key_header_and_bearer_both_authenticate_and_bad_keys_get_401(emu):
-    assert httpx.get(base(emu), headers={"X-API-Key": "test-key"}).status_code == 200
-    assert httpx.get(base(emu), headers=AUTH).status_code == 200
+    assert EMU_HTTP.get(base(emu), headers={"X-API-Key": "test-key"}).status_code == 200
+    assert EMU_HTTP.get(base(emu), headers=AUTH).status_code == 200
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"X-API-Key": "wrong"}):
-        r = httpx.get(base(emu), headers=headers)
+        r = EMU_HTTP.get(base(emu), headers=headers)
         assert r.status_code == 401
         assert r.json() == {"detail": "Missing or invalid access token."}
 
 
 def test_unknown_space_is_403_and_unknown_collection_in_a_known_space_is_404(emu):
-    r = httpx.get(base(emu, "other/col1"), headers=AUTH)
+    r = EMU_HTTP.get(base(emu, "other/col1"), headers=AUTH)
     assert r.status_code == 403 and "permission" in r.json()["detail"].lower()
-    r = httpx.get(base(emu, "sp1/nope"), headers=AUTH)
+    r = EMU_HTTP.get(base(emu, "sp1/nope"), headers=AUTH)
     assert r.status_code == 404 and r.json() == {"detail": "Collection not found"}
 
 
 def test_limit_over_100_is_422_in_the_seed_format(emu):
-    r = httpx.get(base(emu), headers=AUTH, params={"limit": 101})
+    r = EMU_HTTP.get(base(emu), headers=AUTH, params={"limit": 101})
     assert r.status_code == 422
     assert r.json() == {"detail": [{"loc": ["query", "limit"], "msg": "Input should be less than or equal to 100",
                                     "type": "less_than_equal"}]}
-    assert httpx.get(base(emu), headers=AUTH, params={"limit": 100}).status_code == 200
-    assert httpx.get(base(emu), headers=AUTH, params={"limit": 0}).json()["detail"][0]["type"] == "greater_than_equal"
-    assert httpx.get(base(emu), headers=AUTH, params={"limit": "x"}).json()["detail"][0]["type"] == "int_parsing"
+    assert EMU_HTTP.get(base(emu), headers=AUTH, params={"limit": 100}).status_code == 200
+    assert EMU_HTTP.get(base(emu), headers=AUTH, params={"limit": 0}).json()["detail"][0]["type"] == "greater_than_equal"
+    assert EMU_HTTP.get(base(emu), headers=AUTH, params={"limit": "x"}).json()["detail"][0]["type"] == "int_parsing"
 
 
 def test_create_without_idempotency_key_is_422(emu):
-    r = httpx.post(base(emu), headers=AUTH, json=drive_body())
+    r = EMU_HTTP.post(base(emu), headers=AUTH, json=drive_body())
     assert r.status_code == 422
     assert r.json()["detail"] == [{"loc": ["header", "idempotency-key"], "msg": "Field required", "type": "missing"}]
-    assert httpx.get(base(emu), headers=AUTH).json()["data"] == []
+    assert EMU_HTTP.get(base(emu), headers=AUTH).json()["data"] == []
 
 
 def test_idempotency_same_key_same_body_replays_different_body_refused(emu):
@@ -97,7 +98,7 @@ def test_idempotency_same_key_same_body_replays_different_body_refused(emu):
     other = create(emu, "k-same", drive_body(folders=["ZZZ"]))
     assert other.status_code == 422
     assert other.json()["detail"][0]["loc"] == ["header", "idempotency-key"]
-    assert len(httpx.get(base(emu), headers=AUTH).json()["data"]) == 1
+    assert len(EMU_HTTP.get(base(emu), headers=AUTH).json()["data"]) == 1
 
 
 def test_same_key_on_another_collection_is_a_different_request(emu):
@@ -110,11 +111,11 @@ def test_a_key_outlives_its_connector_and_replays_the_first_answer(emu):
     # to free a key on delete and so hid a client that re-sent an old key (and recorded a dead id)
     first = create(emu, "k-del", drive_body())
     cid = first.json()["data"]["id"]
-    assert httpx.delete(f"{base(emu)}/{cid}", headers=AUTH).status_code == 204
+    assert EMU_HTTP.delete(f"{base(emu)}/{cid}", headers=AUTH).status_code == 204
     again = create(emu, "k-del", drive_body())
     assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
     assert again.json() == first.json()  # the original answer: a connector that no longer exists
-    assert httpx.get(f"{base(emu)}/{cid}", headers=AUTH).status_code == 404
+    assert EMU_HTTP.get(f"{base(emu)}/{cid}", headers=AUTH).status_code == 404
     assert create(emu, "k-del", drive_body(folders=["OTHER"])).status_code == 422
 
 
@@ -151,7 +152,7 @@ def test_invalid_bodies_are_422_naming_the_field(emu, body, loc, type_):
 
 
 def test_invalid_json_is_422(emu):
-    r = httpx.post(base(emu), headers={**AUTH, "Idempotency-Key": "k", "Content-Type": "application/json"},
+    r = EMU_HTTP.post(base(emu), headers={**AUTH, "Idempotency-Key": "k", "Content-Type": "application/json"},
                    content=b"{not json")
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "json_invalid"
 
@@ -159,46 +160,46 @@ def test_invalid_json_is_422(emu):
 def test_patch_replaces_scope_and_refuses_other_fields(emu):
     data = create(emu, "k-p", drive_body()).json()["data"]
     url = f"{base(emu)}/{data['id']}"
-    r = httpx.patch(url, headers=AUTH, json={"scope_config": {"folder_ids": ["NEW"]}})
+    r = EMU_HTTP.patch(url, headers=AUTH, json={"scope_config": {"folder_ids": ["NEW"]}})
     assert r.status_code == 200 and r.json()["data"]["scope_config"] == {"folder_ids": ["NEW"]}
     assert r.json()["data"]["updated_at"] > data["updated_at"]
-    r = httpx.patch(url, headers=AUTH, json={"provider_slug": "slack"})
+    r = EMU_HTTP.patch(url, headers=AUTH, json={"provider_slug": "slack"})
     assert r.status_code == 422 and r.json()["detail"][0] == {
         "loc": ["body", "provider_slug"], "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}
-    assert httpx.get(url, headers=AUTH).json()["data"]["provider_slug"] == "google-drive"
+    assert EMU_HTTP.get(url, headers=AUTH).json()["data"]["provider_slug"] == "google-drive"
 
 
 def test_unknown_connector_is_404_and_connectors_do_not_leak_across_collections(emu):
     cid = create(emu, "k-1", drive_body()).json()["data"]["id"]
-    assert httpx.get(f"{base(emu)}/nope", headers=AUTH).status_code == 404
-    assert httpx.get(f"{base(emu, 'sp1/col2')}/{cid}", headers=AUTH).status_code == 404
-    assert httpx.get(base(emu, "sp1/col2"), headers=AUTH).json()["data"] == []
+    assert EMU_HTTP.get(f"{base(emu)}/nope", headers=AUTH).status_code == 404
+    assert EMU_HTTP.get(f"{base(emu, 'sp1/col2')}/{cid}", headers=AUTH).status_code == 404
+    assert EMU_HTTP.get(base(emu, "sp1/col2"), headers=AUTH).json()["data"] == []
 
 
 def test_cursor_pagination_visits_every_connector_once_despite_deletes(emu):
     ids = [create(emu, f"k-{i}", drive_body(folders=[str(i)])).json()["data"]["id"] for i in range(7)]
-    first = httpx.get(base(emu), headers=AUTH, params={"limit": 3}).json()
+    first = EMU_HTTP.get(base(emu), headers=AUTH, params={"limit": 3}).json()
     assert [c["id"] for c in first["data"]] == ids[:3] and first["next_cursor"]
-    httpx.delete(f"{base(emu)}/{ids[3]}", headers=AUTH)  # deleted between pages: nothing else shifts
+    EMU_HTTP.delete(f"{base(emu)}/{ids[3]}", headers=AUTH)  # deleted between pages: nothing else shifts
     seen = [c["id"] for c in first["data"]]
     cursor = first["next_cursor"]
     while cursor:
-        body = httpx.get(base(emu), headers=AUTH, params={"limit": 3, "cursor": cursor}).json()
+        body = EMU_HTTP.get(base(emu), headers=AUTH, params={"limit": 3, "cursor": cursor}).json()
         seen += [c["id"] for c in body["data"]]
         cursor = body["next_cursor"]
     assert seen == ids[:3] + ids[4:]
-    bad = httpx.get(base(emu), headers=AUTH, params={"cursor": "!!"})
+    bad = EMU_HTTP.get(base(emu), headers=AUTH, params={"cursor": "!!"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "cursor"]
 
 
 def test_browse_lists_provider_shaped_resources(emu):
     drive = create(emu, "k-d", drive_body()).json()["data"]["id"]
     slack = create(emu, "k-s", {"provider_slug": "slack", "credential": {"access_token": "xoxb-1234"}}).json()["data"]
-    top = httpx.get(f"{base(emu)}/{drive}/browse", headers=AUTH).json()["data"]
+    top = EMU_HTTP.get(f"{base(emu)}/{drive}/browse", headers=AUTH).json()["data"]
     assert top and all(item["type"] == "folder" and item["has_children"] for item in top)
-    sub = httpx.get(f"{base(emu)}/{drive}/browse", headers=AUTH, params={"parent_id": top[0]["id"]}).json()["data"]
+    sub = EMU_HTTP.get(f"{base(emu)}/{drive}/browse", headers=AUTH, params={"parent_id": top[0]["id"]}).json()["data"]
     assert sub and all(item["parent_id"] == top[0]["id"] for item in sub)
-    channels = httpx.get(f"{base(emu)}/{slack['id']}/browse", headers=AUTH).json()["data"]
+    channels = EMU_HTTP.get(f"{base(emu)}/{slack['id']}/browse", headers=AUTH).json()["data"]
     assert channels and all(c["type"] == "channel" and c["name"].startswith("#") for c in channels)
 
 
@@ -207,7 +208,7 @@ def test_state_persists_across_restarts(emulator, tmp_path):
     cid = create(first, "k-keep", drive_body()).json()["data"]["id"]
     first.stop()
     second = emulator("aimable", targets=["sp1/col1"], data_dir=str(tmp_path))
-    assert [c["id"] for c in httpx.get(base(second), headers=AUTH).json()["data"]] == [cid]
+    assert [c["id"] for c in EMU_HTTP.get(base(second), headers=AUTH).json()["data"]] == [cid]
     # the idempotency record survived too: the replay finds the same connector
     assert create(second, "k-keep", drive_body()).json()["data"]["id"] == cid
     stored = json.loads((tmp_path / "aimable.json").read_text())

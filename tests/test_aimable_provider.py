@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
+from conftest import EMU_HTTP
 from reconciler.errors import ProviderError
 from reconciler.http import RetryPolicy
 from reconciler.model import Connector, ProviderConfig, Secret
@@ -31,7 +31,7 @@ def drive(name: str = "team-drive", folders=("1A2B3C4D", "5E6F7G8H"), token: str
 
 
 def state(emu) -> dict:
-    return httpx.get(f"{emu.url}/_emulator/state").json()
+    return EMU_HTTP.get(f"{emu.url}/_emulator/state").json()
 
 
 @pytest.fixture

@@ -10,10 +10,9 @@ import json
 import random
 from pathlib import Path
 
-import httpx
 import pytest
 
-from conftest import run_cli
+from conftest import EMU_HTTP, run_cli
 from reconciler.errors import NotFound, ProviderError
 from reconciler.http import RetryPolicy
 from reconciler.model import Connector, ProviderConfig, Secret
@@ -46,7 +45,7 @@ def manifest(url: str, *, scope: str = "https://www.googleapis.com/auth/gmail.re
 
 
 def raw_list(emu, token: str = ADMIN) -> list[dict]:
-    r = httpx.get(f"{emu.url}/api/v1/workspaces/{WS}/connections", headers={"Authorization": f"Bearer {token}"})
+    r = EMU_HTTP.get(f"{emu.url}/api/v1/workspaces/{WS}/connections", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200, r.text
     return r.json()["data"] or []
 
@@ -96,7 +95,7 @@ def test_scope_change_is_one_upsert_keeping_the_external_id(project):
     shared = next(c for c in raw_list(emu) if "member_id" not in c)
     assert shared["scope"] == "https://www.googleapis.com/auth/gmail.modify"
     # the upsert replaces the credential set: a scope-only change still sent the token
-    record = httpx.get(emu.url + "/_emulator/state").json()["connections"][shared["external_id"]]
+    record = EMU_HTTP.get(emu.url + "/_emulator/state").json()["connections"][shared["external_id"]]
     assert record["credential_fields"] == ["access_token"]
     assert run("plan", str(path), "--detailed-exitcode").code == 0
 
@@ -118,7 +117,7 @@ def test_extra_change_is_one_upsert_then_clean(project):
     path.write_text(manifest(emu.url, extra={"label": "INBOX"}))
     assert run("apply", str(path), "--yes").code == 0
     assert run("plan", str(path), "--detailed-exitcode").code == 0
-    state = httpx.get(emu.url + "/_emulator/state").json()["connections"]
+    state = EMU_HTTP.get(emu.url + "/_emulator/state").json()["connections"]
     first = next(c for c in state.values() if c["member"] is None)["extra_fingerprint"]
     sent = posts(emu)
     path.write_text(manifest(emu.url, extra={"label": "ARCHIVE"}))
@@ -127,7 +126,7 @@ def test_extra_change_is_one_upsert_then_clean(project):
     result = run("apply", str(path), "--yes")
     assert result.code == 0 and "1 changed" in result.stdout, result.output
     assert posts(emu) - sent == 1
-    state = httpx.get(emu.url + "/_emulator/state").json()["connections"]
+    state = EMU_HTTP.get(emu.url + "/_emulator/state").json()["connections"]
     assert next(c for c in state.values() if c["member"] is None)["extra_fingerprint"] != first
     assert run("plan", str(path), "--detailed-exitcode").code == 0
 
@@ -138,7 +137,7 @@ def test_upsert_outside_the_reconciler_is_put_right(project):
     emu, path, run = project
     path.write_text(manifest(emu.url, extra={"label": "INBOX"}))
     assert run("apply", str(path), "--yes").code == 0
-    r = httpx.post(f"{emu.url}/api/v1/workspaces/{WS}/connections", headers={"Authorization": f"Bearer {ADMIN}"},
+    r = EMU_HTTP.post(f"{emu.url}/api/v1/workspaces/{WS}/connections", headers={"Authorization": f"Bearer {ADMIN}"},
                    json={"integration_type": "gmail", "access_token": "ya29.someone-else",
                          "scope": "https://www.googleapis.com/auth/gmail.readonly"})
     assert r.status_code == 201
@@ -152,7 +151,7 @@ def test_member_token_cannot_delete_the_shared_connection(project):
     emu, path, run = project
     path.write_text(manifest(emu.url))
     assert run("apply", str(path), "--yes").code == 0
-    bob = httpx.post(emu.url + "/_emulator/members", json={"workspace_id": WS, "member_id": BOB}).json()["data"]
+    bob = EMU_HTTP.post(emu.url + "/_emulator/members", json={"workspace_id": WS, "member_id": BOB}).json()["data"]
     # Bob's token runs the same state without team-gmail: deleting the shared one needs an admin token
     path.write_text(manifest(emu.url, with_team=False))
     result = run("apply", str(path), "--yes", KEY=bob["token"])
@@ -205,7 +204,7 @@ def gmail(token: str = "ya29.first-token", scope: str = "https://www.googleapis.
 
 
 def emu_state(emu) -> dict:
-    return httpx.get(emu.url + "/_emulator/state").json()
+    return EMU_HTTP.get(emu.url + "/_emulator/state").json()
 
 
 def test_permanent_500_is_not_retried(airstore):
@@ -254,7 +253,7 @@ def test_unknown_credential_field_fails_before_any_call(airstore):
 
 def test_member_token_refusal_names_the_connector_and_the_token(airstore):
     emu, _ = airstore()
-    bob = httpx.post(emu.url + "/_emulator/members", json={"workspace_id": WS, "member_id": BOB}).json()["data"]
+    bob = EMU_HTTP.post(emu.url + "/_emulator/members", json={"workspace_id": WS, "member_id": BOB}).json()["data"]
     as_bob = provider_class("airstore")(ProviderConfig(name="bob", type="airstore", url=emu.url,
                                                        api_key=Secret(bob["token"])))
     with pytest.raises(ProviderError) as err:
@@ -283,7 +282,7 @@ def test_import_skips_a_member_connection_it_cannot_name(project):
     emu, path, run = project
     path.write_text(manifest(emu.url, with_alice=False))
     assert run("apply", str(path), "--yes").code == 0
-    r = httpx.post(f"{emu.url}/api/v1/workspaces/{WS}/connections", headers={"Authorization": f"Bearer {ADMIN}"},
+    r = EMU_HTTP.post(f"{emu.url}/api/v1/workspaces/{WS}/connections", headers={"Authorization": f"Bearer {ADMIN}"},
                    json={"integration_type": "slack", "access_token": "xoxb-hand", "member_id": BOB})
     assert r.status_code == 201
     result = run("import", str(path), "--provider", "store")

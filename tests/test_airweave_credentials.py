@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import httpx
 
-from conftest import run_cli
+from conftest import EMU_HTTP, run_cli
 
 COLLECTION = "creds-ab123"
 KEY = "aw-creds-key-4711"
@@ -39,7 +39,7 @@ def _line(text: str, needle: str, after: str = "") -> int:
 
 
 def _requests(emu) -> dict:
-    return httpx.get(f"{emu.url}/_emulator/stats", timeout=10).json()["requests"]
+    return EMU_HTTP.get(f"{emu.url}/_emulator/stats", timeout=10).json()["requests"]
 
 
 def test_a_misspelt_credential_fails_validate_and_plan_before_any_request(tmp_path, emulator):

@@ -15,6 +15,7 @@ import httpx
 import jsonschema
 import pytest
 
+from conftest import EMU_HTTP
 from reconciler.emulators import EmulatorConfig, RunningEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,7 +86,7 @@ def test_create_get_list_jobs_match_spec(aw, spec):
 
 def test_v1_prefix_and_bearer_auth(aw):
     emu, c = aw
-    r = httpx.get(f"{emu.url}/v1/collections/{COLLECTION}", headers={"Authorization": "Bearer test-key"})
+    r = EMU_HTTP.get(f"{emu.url}/v1/collections/{COLLECTION}", headers={"Authorization": "Bearer test-key"})
     assert r.status_code == 200 and r.json()["readable_id"] == COLLECTION
 
 
@@ -93,7 +94,7 @@ def test_v1_prefix_and_bearer_auth(aw):
                                              ({"Authorization": "Bearer wrong"}, 403)])
 def test_missing_key_is_401_wrong_key_403(aw, headers, status):
     emu, _ = aw
-    r = httpx.get(f"{emu.url}/source-connections", headers=headers)
+    r = EMU_HTTP.get(f"{emu.url}/source-connections", headers=headers)
     assert r.status_code == status and isinstance(r.json()["detail"], str)
 
 
@@ -177,7 +178,7 @@ def test_oauth_browser_flow_pending_until_authorised(aw):
                                                   "readable_collection_id": COLLECTION, "authentication": {},
                                                   "sync_immediately": True})
     assert refused.status_code == 422
-    assert httpx.get(created["auth"]["auth_url"]).status_code == 200  # a person completes the flow
+    assert EMU_HTTP.get(created["auth"]["auth_url"]).status_code == 200  # a person completes the flow
     after = c.get(f"/source-connections/{created['id']}").json()
     assert after["auth"]["authenticated"] is True and after["status"] == "syncing"
 
@@ -206,10 +207,10 @@ def test_jobs_advance_fail_and_cancel(emulator, spec):
 def test_state_survives_restart(tmp_path):
     config = EmulatorConfig(targets=[COLLECTION], data_dir=str(tmp_path))
     with RunningEmulator("airweave", config) as emu:
-        created = httpx.post(f"{emu.url}/source-connections", headers={"x-api-key": "test-key"},
+        created = EMU_HTTP.post(f"{emu.url}/source-connections", headers={"x-api-key": "test-key"},
                              json=create_body(sync_immediately=False)).json()
     with RunningEmulator("airweave", EmulatorConfig(targets=[COLLECTION], data_dir=str(tmp_path))) as emu:
-        again = httpx.get(f"{emu.url}/source-connections/{created['id']}", headers={"x-api-key": "test-key"})
+        again = EMU_HTTP.get(f"{emu.url}/source-connections/{created['id']}", headers={"x-api-key": "test-key"})
         assert again.status_code == 200 and again.json()["config"] == created["config"]
     assert SECRET not in (tmp_path / "airweave.json").read_text()
 

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from conftest import EMU_HTTP
 from reconciler.errors import NotFound, OutcomeUnknown, ProviderError
 from reconciler.http import CallCounter, RetryPolicy
 from reconciler.model import Connector, ProviderConfig, Schedule, Secret
@@ -99,7 +100,7 @@ def test_credentials_update_reauthenticates_without_echo(env):
     rotated = github(credentials={"personal_access_token": Secret(TOKEN + "-rotated")})
     updated = p.update(rotated, live, frozenset({"credentials"}))
     assert converged(updated.fields, p.desired_fields(rotated))
-    state = httpx.get(f"{emu.url}/_emulator/state").text
+    state = EMU_HTTP.get(f"{emu.url}/_emulator/state").text
     assert TOKEN not in state and updated.id in state
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 
+from conftest import EMU_HTTP
 from reconciler.errors import NotFound, OutcomeUnknown, ProviderError
 from reconciler.http import RetryPolicy
 from reconciler.model import Connector, ProviderConfig, Secret
@@ -37,7 +37,7 @@ def s3(name: str = "Document Storage", prefix: str = "/documents/", secret: str 
 
 
 def state(emu) -> dict:
-    return httpx.get(emu.url + "/_emulator/state").json()
+    return EMU_HTTP.get(emu.url + "/_emulator/state").json()
 
 
 def test_create_projects_equal_to_desired(capi):
@@ -87,7 +87,7 @@ def test_type_or_collection_change_is_refused(capi):
     live = p.create(s3(), idempotency_key="k")
     # the adapter's PUT sends name and config only (the seed's example, lines 78-83); the planner
     # replaces on a type or collection change, and the emulator refuses such a PUT
-    r = httpx.put(f"{emu.url}/v1/connectors/{live.id}", headers=AUTH, json={"collection": "col_other"})
+    r = EMU_HTTP.put(f"{emu.url}/v1/connectors/{live.id}", headers=AUTH, json={"collection": "col_other"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "immutable_field"
 
 
@@ -99,7 +99,7 @@ def test_delete_then_404(capi):
     p.delete(live)  # already gone
     with pytest.raises(NotFound):
         p.read(live)
-    r = httpx.get(f"{emu.url}/v1/connectors/{live.id}", headers=AUTH)
+    r = EMU_HTTP.get(f"{emu.url}/v1/connectors/{live.id}", headers=AUTH)
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
 
 
@@ -117,7 +117,7 @@ def test_bad_key_is_401(capi):
     with pytest.raises(ProviderError) as err:
         list(wrong.list([]))
     assert err.value.status == 401 and "unauthorized" in str(err.value)
-    r = httpx.get(emu.url + "/v1/connectors")
+    r = EMU_HTTP.get(emu.url + "/v1/connectors")
     assert r.status_code == 401 and r.json() == {"error": {"code": "unauthorized", "message": "Missing or invalid API key"}}
 
 
@@ -137,7 +137,7 @@ def test_bad_key_is_401(capi):
 def test_validation_422_with_details(capi, type_name, config, field):
     emu, _ = capi()
     body = {"name": "n", "type": type_name, "collection": COL, "config": config, "credentials": {"token": "tok-val-1"}}
-    r = httpx.post(emu.url + "/v1/connectors", json=body, headers=AUTH)
+    r = EMU_HTTP.post(emu.url + "/v1/connectors", json=body, headers=AUTH)
     assert r.status_code == 422
     error = r.json()["error"]
     assert error["code"] == "validation_error"
@@ -158,13 +158,13 @@ def test_validation_error_reaches_the_user_without_retry(capi):
 
 def test_missing_credentials_and_bad_json(capi):
     emu, _ = capi()
-    r = httpx.post(emu.url + "/v1/connectors", headers=AUTH,
+    r = EMU_HTTP.post(emu.url + "/v1/connectors", headers=AUTH,
                    json={"name": "n", "type": "s3", "collection": COL, "config": {"bucket": "b", "region": "r"}})
     assert r.status_code == 422 and r.json()["error"]["details"] == [
         {"field": "credentials", "message": "must be an object of non-empty strings"}]
-    oauth = httpx.post(emu.url + "/v1/connectors", headers=AUTH, json={"name": "d", "type": "google_drive", "collection": COL})
+    oauth = EMU_HTTP.post(emu.url + "/v1/connectors", headers=AUTH, json={"name": "d", "type": "google_drive", "collection": COL})
     assert oauth.status_code == 201
-    bad = httpx.post(emu.url + "/v1/connectors", headers={**AUTH, "content-type": "application/json"}, content=b"{nope")
+    bad = EMU_HTTP.post(emu.url + "/v1/connectors", headers={**AUTH, "content-type": "application/json"}, content=b"{nope")
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_request"
 
 
@@ -179,14 +179,14 @@ def test_list_pages_with_cursor(capi):
     assert every == names and p.http.counter.counts["list"] == 3
     assert [x.name for x in p.list([COL])] == names[0::2]
     # a page deleted from under the cursor does not lose or repeat the rest
-    first_page = httpx.get(emu.url + "/v1/connectors", params={"limit": 3}, headers=AUTH).json()
-    httpx.delete(f"{emu.url}/v1/connectors/{first_page['data'][-1]['id']}", headers=AUTH)
-    rest = httpx.get(emu.url + "/v1/connectors", headers=AUTH,
+    first_page = EMU_HTTP.get(emu.url + "/v1/connectors", params={"limit": 3}, headers=AUTH).json()
+    EMU_HTTP.delete(f"{emu.url}/v1/connectors/{first_page['data'][-1]['id']}", headers=AUTH)
+    rest = EMU_HTTP.get(emu.url + "/v1/connectors", headers=AUTH,
                      params={"limit": 3, "cursor": first_page["pagination"]["nextCursor"]}).json()
     assert [x["name"] for x in rest["data"]] == names[3:6]
-    r = httpx.get(emu.url + "/v1/connectors", params={"limit": 4}, headers=AUTH)
+    r = EMU_HTTP.get(emu.url + "/v1/connectors", params={"limit": 4}, headers=AUTH)
     assert r.status_code == 422  # above this emulator's page cap
-    r = httpx.get(emu.url + "/v1/connectors", params={"cursor": "garbage!"}, headers=AUTH)
+    r = EMU_HTTP.get(emu.url + "/v1/connectors", params={"cursor": "garbage!"}, headers=AUTH)
     assert r.status_code == 400
 
 
@@ -259,11 +259,11 @@ def test_credentials_never_returned_or_stored(capi, tmp_path):
     secrets = ["AKIAEXAMPLE1", "s3-secret-one"]
     live = p.create(s3(), idempotency_key="k")
     texts = [
-        httpx.get(emu.url + "/v1/connectors", headers=AUTH).text,
-        httpx.get(f"{emu.url}/v1/connectors/{live.id}", headers=AUTH).text,
-        httpx.put(f"{emu.url}/v1/connectors/{live.id}", headers=AUTH,
+        EMU_HTTP.get(emu.url + "/v1/connectors", headers=AUTH).text,
+        EMU_HTTP.get(f"{emu.url}/v1/connectors/{live.id}", headers=AUTH).text,
+        EMU_HTTP.put(f"{emu.url}/v1/connectors/{live.id}", headers=AUTH,
                   json={"credentials": {"accessKeyId": "AKIAEXAMPLE1", "secretAccessKey": "s3-secret-one"}}).text,
-        httpx.get(emu.url + "/_emulator/state").text,
+        EMU_HTTP.get(emu.url + "/_emulator/state").text,
         "".join(f.read_text() for f in tmp_path.iterdir()),
         repr(p.read(live)),
     ]

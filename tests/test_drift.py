@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import json
 
-import httpx
-
-from conftest import run_cli
+from conftest import EMU_HTTP, run_cli
 from reconciler.state.file import FileBackend
 
 SECRET = "ghp_drift_secret_token"
@@ -46,7 +44,7 @@ def test_drift_exit_codes_and_exactly_the_drifted_field(tmp_path, emulator):
     assert "No changes" in clean.stdout
 
     live_id = FileBackend(tmp_path / ".reconcile" / "state.json").load().entries["docs-github"].id
-    r = httpx.patch(f"{emu.url}/source-connections/{live_id}", headers={"x-api-key": "test-key"},
+    r = EMU_HTTP.patch(f"{emu.url}/source-connections/{live_id}", headers={"x-api-key": "test-key"},
                     json={"config": {"repo_name": "company/docs", "branch": "hotfix"}})
     assert r.status_code == 200, r.text
 

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from conftest import run_cli
+from conftest import EMU_HTTP, run_cli
 from e2e_helpers import AIRWEAVE_ALT as ALT
 from reconciler.state.file import FileBackend
 
@@ -261,11 +261,11 @@ def test_plan_reads_details_only_for_what_moved(project):
 class requests:  # noqa: N801 - a namespace for the emulator's request counters
     @staticmethod
     def stats(emu) -> dict[str, int]:
-        return httpx.get(f"{emu.url}/_emulator/stats").json()["requests"]
+        return EMU_HTTP.get(f"{emu.url}/_emulator/stats").json()["requests"]
 
     @staticmethod
     def clear_stats(emu) -> None:
-        httpx.delete(f"{emu.url}/_emulator/stats")
+        EMU_HTTP.delete(f"{emu.url}/_emulator/stats")
 
 
 def test_faults_converge_without_duplicates(tmp_path, emulator):
@@ -284,7 +284,7 @@ def test_faults_converge_without_duplicates(tmp_path, emulator):
     emu.config.fail_rate = emu.config.throttle_rate = emu.config.drop_rate = 0.0
     assert names_live(project) == names  # no duplicate, none lost
     assert project.plan().code == 0
-    faults = httpx.get(f"{emu.url}/_emulator/stats").json()["faults"]
+    faults = EMU_HTTP.get(f"{emu.url}/_emulator/stats").json()["faults"]
     assert faults.get("drop", 0) > 0 and faults.get("429", 0) > 0
     project.assert_no_secret_written()
 

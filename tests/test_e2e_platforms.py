@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import httpx
 import pytest
 import yaml
 
-from conftest import run_cli
+from conftest import EMU_HTTP, run_cli
 from reconciler.model import Connector, ProviderConfig, Secret
 from reconciler.providers import provider_class
 
@@ -199,7 +198,7 @@ def test_import_adopts_hand_made_connectors(type_name, emulator, tmp_path):
     assert run_cli("apply", str(root), "--yes", env=env).code == 0
     make_unmanaged(platform, emu.url)
     if type_name == "nango":  # made through our adapter it carries our marker; by hand it would not
-        httpx.patch(f"{emu.url}/connections/hand-made-one", params={"provider_config_key": platform.source},
+        EMU_HTTP.patch(f"{emu.url}/connections/hand-made-one", params={"provider_config_key": platform.source},
                     json={"tags": {}}, headers={"Authorization": f"Bearer {API_KEY}"}).raise_for_status()
 
     r = run_cli("import", str(root), "--provider", type_name, env=env)

@@ -5,10 +5,9 @@ import json
 import re
 import shutil
 
-import httpx
 import yaml
 
-from conftest import run_cli
+from conftest import EMU_HTTP, run_cli
 from reconciler.state.file import FileBackend
 
 COLLECTION = "docs-ab123"
@@ -60,7 +59,7 @@ def hand_make(url: str) -> dict[str, str]:
     ]
     ids = {}
     for body in bodies:
-        r = httpx.post(f"{url}/source-connections", json=body, headers={"x-api-key": "test-key"})
+        r = EMU_HTTP.post(f"{url}/source-connections", json=body, headers={"x-api-key": "test-key"})
         assert r.status_code == 200, r.text
         ids[body["name"]] = r.json()["id"]
     return ids

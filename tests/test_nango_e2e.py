@@ -15,7 +15,7 @@ import httpx
 
 from reconciler.emulators import EmulatorConfig
 
-from conftest import run_cli
+from conftest import EMU_HTTP, run_cli
 from reconciler.state.file import FileBackend
 
 KEY = "nango-e2e-key-5b2c"
@@ -66,7 +66,7 @@ class Project:
             return {f"{x['provider_config_key']}/{x['connection_id']}": x for x in r.json()["connections"]}
 
     def requests(self, method_path: str) -> int:
-        return httpx.get(self.emu.url + "/_emulator/stats").json()["requests"].get(method_path, 0)
+        return EMU_HTTP.get(self.emu.url + "/_emulator/stats").json()["requests"].get(method_path, 0)
 
     def assert_no_secret(self) -> None:
         for text in self.outputs:
@@ -114,7 +114,7 @@ def test_delete_whose_answer_was_lost_still_succeeds(emulator, tmp_path):
     result = p.run("apply", str(p.path), "--yes")
     emu.config.drop_rate = 0.0
     assert "1 destroyed" in result.stdout
-    assert httpx.get(emu.url + "/_emulator/stats").json()["faults"].get("drop") == 1
+    assert EMU_HTTP.get(emu.url + "/_emulator/stats").json()["faults"].get("drop") == 1
     assert p.requests("DELETE /connections/doomed") == 2  # the lost answer, then 400 unknown_connection
     assert sorted(p.connections()) == ["github-prod/kept"]
     p.run("plan", str(p.path), "--detailed-exitcode")
@@ -128,7 +128,7 @@ def test_rate_limit_is_paced_through(emulator, tmp_path):
     p.write({f"c{i}": {"syncs": {"issues": "2h"}} for i in range(10)})
     result = p.run("apply", str(p.path), "--yes", "--parallelism", "8")
     assert "10 added" in result.stdout
-    assert httpx.get(emu.url + "/_emulator/throttled").json()["throttled"] > 0  # it did meet the limit
+    assert EMU_HTTP.get(emu.url + "/_emulator/throttled").json()["throttled"] > 0  # it did meet the limit
     assert len(p.connections()) == 10
     p.run("plan", str(p.path), "--detailed-exitcode")
 
@@ -214,7 +214,7 @@ def test_reconcile_emulate_serves_the_rate_limit_and_the_sync_delay(tmp_path):
         deadline = time.monotonic() + 15
         while True:
             try:
-                first = httpx.post(url + "/connections", headers=headers, json={
+                first = EMU_HTTP.post(url + "/connections", headers=headers, json={
                     "provider_config_key": "github-prod", "connection_id": "a",
                     "credentials": {"type": "OAUTH2", "access_token": "t"}})
                 break
@@ -222,10 +222,10 @@ def test_reconcile_emulate_serves_the_rate_limit_and_the_sync_delay(tmp_path):
                 assert time.monotonic() < deadline, "the emulator never answered"
                 time.sleep(0.1)
         assert first.status_code == 201
-        status = httpx.get(url + "/sync/status", headers=headers,
+        status = EMU_HTTP.get(url + "/sync/status", headers=headers,
                            params={"provider_config_key": "github-prod", "syncs": "*", "connection_id": "a"})
         assert len(status.json()["syncs"]) == 2  # no delay asked: the syncs exist at once
-        answers = [httpx.get(url + "/connections", headers=headers).status_code for _ in range(2)]
+        answers = [EMU_HTTP.get(url + "/connections", headers=headers).status_code for _ in range(2)]
         assert answers == [200, 429]  # the fourth request of the minute
     finally:
         proc.terminate()

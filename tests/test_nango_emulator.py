@@ -11,10 +11,12 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from conftest import EMU_HTTP
+
 SPEC_PATH = Path("/work/shared/specs/nango-openapi.yaml")
 if not SPEC_PATH.exists():
     SPEC_PATH = Path(__file__).resolve().parents[2] / "shared" / "specs" / "nango-openapi.yaml"
-SPEC = yaml.safe_load(SPEC_PATH.read_text())
+SPEC = yaml.load(SPEC_PATH.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # libyaml: 4x faster, same document
 REGISTRY = Registry().with_resource("urn:nango", Resource.from_contents(SPEC, default_specification=DRAFT202012))
 KEY = "test-key"
 
@@ -116,9 +118,9 @@ def test_validation_errors_have_nango_shape(nango):
 
 def test_auth_401(nango):
     emu, _ = nango
-    none = httpx.get(f"{emu.url}/connections")
+    none = EMU_HTTP.get(f"{emu.url}/connections")
     assert none.status_code == 401 and none.json()["error"]["code"] == "missing_auth_header"
-    wrong = httpx.get(f"{emu.url}/integrations", headers={"Authorization": "Bearer nope"})
+    wrong = EMU_HTTP.get(f"{emu.url}/integrations", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
     check(wrong, "/integrations", "get")
 
@@ -221,12 +223,12 @@ def test_frequency_trigger_status_and_integrations(nango):
 def test_state_persists_in_data_dir(emulator, tmp_path):
     emu = emulator("nango", targets=["github-prod"], data_dir=str(tmp_path))
     headers = {"Authorization": f"Bearer {KEY}"}
-    httpx.post(f"{emu.url}/connections", headers=headers, json={
+    EMU_HTTP.post(f"{emu.url}/connections", headers=headers, json={
         "provider_config_key": "github-prod", "connection_id": "kept",
         "credentials": {"type": "OAUTH2", "access_token": "t"}})
     emu.stop()
     again = emulator("nango", targets=["github-prod"], data_dir=str(tmp_path))
-    listed = httpx.get(f"{again.url}/connections", headers=headers).json()["connections"]
+    listed = EMU_HTTP.get(f"{again.url}/connections", headers=headers).json()["connections"]
     assert [c["connection_id"] for c in listed] == ["kept"]
 
 

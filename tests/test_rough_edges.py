@@ -9,9 +9,7 @@ import subprocess
 import sys
 import time
 
-import httpx
-
-from conftest import ROOT, run_cli
+from conftest import EMU_HTTP, ROOT, run_cli
 from reconciler.plan.model import Action, ActionKind, FieldChange, Plan, Unmanaged
 from reconciler.plan.render import render_markdown
 from test_targeting import ENV, MANIFEST
@@ -67,7 +65,7 @@ def test_emulate_says_listening_only_once_it_is_and_a_busy_port_fails_quietly():
         line = proc.stderr.readline()
         port = int(re.search(r"listening on http://127\.0\.0\.1:(\d+)", line).group(1))
         # the moment it says so, it answers (no sleep, no retry)
-        assert httpx.get(f"http://127.0.0.1:{port}/sources", headers={"x-api-key": "test-key"}).status_code == 200
+        assert EMU_HTTP.get(f"http://127.0.0.1:{port}/sources", headers={"x-api-key": "test-key"}).status_code == 200
         started = time.monotonic()
         busy = run_cli("emulate", "airweave", "--port", str(port))
         assert busy.code == 1 and "listening" not in busy.output and "Address already in use" in busy.stderr

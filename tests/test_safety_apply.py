@@ -11,9 +11,9 @@
 """
 from __future__ import annotations
 
-import httpx
 import pytest
 
+from conftest import EMU_HTTP
 from e2e_helpers import AIRWEAVE_ALT, API_KEY, TOKENS, Project, Spec, emu_state, start
 
 ENV = {"P_KEY": API_KEY, **TOKENS}
@@ -68,12 +68,12 @@ def test_steady_state_costs_no_extra_call_a_new_target_at_most_one(tmp_path, emu
     p = project(tmp_path, emulator, "airweave", ["coll-one", "coll-two"])
     write(p, AIRWEAVE.format(target="coll-one"))
     assert p.apply().code == 0
-    httpx.delete(f"{p.emu.url}/_emulator/stats")
+    EMU_HTTP.delete(f"{p.emu.url}/_emulator/stats")
     assert p.plan().code == 0
     assert "GET /collections" not in str(p.emu.stats["requests"])
     write(p, AIRWEAVE.format(target="coll-one") + AIRWEAVE.replace("docs:", "more:").format(target="coll-two")
           + AIRWEAVE.replace("docs:", "third:").format(target="coll-two"))
-    httpx.delete(f"{p.emu.url}/_emulator/stats")
+    EMU_HTTP.delete(f"{p.emu.url}/_emulator/stats")
     assert p.plan().code == 2
     counts = p.emu.stats["requests"]
     assert sum(v for k, v in counts.items() if k.startswith("GET /collections")) == 1, counts
@@ -195,7 +195,7 @@ def test_a_second_live_connector_of_a_declared_name_is_a_conflict_with_ids(tmp_p
     write(p, AIRWEAVE.format(target="coll-one"))
     assert p.apply().code == 0
     ours = p.state_ids()["docs"]
-    other = httpx.post(f"{p.emu.url}/source-connections", headers={"x-api-key": API_KEY}, json={
+    other = EMU_HTTP.post(f"{p.emu.url}/source-connections", headers={"x-api-key": API_KEY}, json={
         "name": "docs", "short_name": "github", "readable_collection_id": "coll-one",
         "config": {"repo_name": "org/docs"}, "authentication": {"credentials": {"personal_access_token": "x" * 12}},
     })

@@ -10,7 +10,6 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 import warnings
@@ -19,7 +18,7 @@ with warnings.catch_warnings():  # starlette nags about httpx; the client works 
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from conftest import run_cli
+from conftest import EMU_HTTP, run_cli
 from reconciler import scope_rules
 from reconciler.emulators.base import EmulatorConfig, build
 from reconciler.manifest.schema import SCHEMA_FILE, validate_connector
@@ -157,13 +156,13 @@ def test_every_types_minimal_manifest_is_created_and_a_refused_one_stops_at_vali
     assert r.code == 0, r.output
     r = run_cli("apply", str(good.parent), "--yes", env=env)
     assert r.code == 0 and f"{len(types)} added" in r.stdout, r.output
-    live = httpx.get(emu.url + "/_emulator/state").json()["connectors"]
+    live = EMU_HTTP.get(emu.url + "/_emulator/state").json()["connectors"]
     assert sorted(c.get("type") or c.get("provider_slug") for c in live.values()) == sorted(types)
 
     bad = tmp_path / "bad" / "connectors.yaml"
     bad.parent.mkdir()
     bad.write_text(_manifest(platform, emu.url, {f"bad-{t.replace('_', '-')}": _refused(platform, t) for t in types}))
-    httpx.delete(emu.url + "/_emulator/stats")
+    EMU_HTTP.delete(emu.url + "/_emulator/stats")
     for command in ("validate", "plan"):
         r = run_cli(command, str(bad.parent), env=env)
         assert r.code == 1, r.output
@@ -172,4 +171,4 @@ def test_every_types_minimal_manifest_is_created_and_a_refused_one_stops_at_vali
             # each refused connector is named at its own line of the file
             name_line = lines.index(f"  bad-{t.replace('_', '-')}:") + 1
             assert any(f"{bad}:{n}:" in r.stderr for n in range(name_line, name_line + 12)), (t, r.stderr)
-    assert httpx.get(emu.url + "/_emulator/stats").json()["requests"] == {}, "validate made a network call"
+    assert EMU_HTTP.get(emu.url + "/_emulator/stats").json()["requests"] == {}, "validate made a network call"

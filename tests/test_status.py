@@ -6,10 +6,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import httpx
 from croniter import croniter
 
-from conftest import run_cli
+from conftest import EMU_HTTP, run_cli
 
 KEY = "status-test-key-8d1"
 TOKEN = "ghp_statusSecret0099"
@@ -62,7 +61,7 @@ def test_status_table_and_json_on_airweave(emulator, tmp_path: Path):
     result = run_cli("apply", str(path), "--yes", env=ENV)
     assert result.code == 0, result.output
     path.write_text(airweave(emu.url, with_new=True))
-    auth_urls = [c["auth"]["auth_url"] for c in httpx.get(emu.url + "/_emulator/state").json()["connections"].values()
+    auth_urls = [c["auth"]["auth_url"] for c in EMU_HTTP.get(emu.url + "/_emulator/state").json()["connections"].values()
                  if c["auth"].get("auth_url")]
     assert len(auth_urls) == 1
 

@@ -8,9 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
-from conftest import run_cli
+from conftest import EMU_HTTP, run_cli
 
 KEY = "sync-test-key-77aa"
 TOKEN = "ghp_syncTestSecret0042"
@@ -99,11 +97,11 @@ class Project:
 
 
 def requests(emu) -> dict[str, int]:
-    return httpx.get(emu.url + "/_emulator/stats").json()["requests"]
+    return EMU_HTTP.get(emu.url + "/_emulator/stats").json()["requests"]
 
 
 def emu_state(emu) -> dict:
-    return httpx.get(emu.url + "/_emulator/state").json()
+    return EMU_HTTP.get(emu.url + "/_emulator/state").json()
 
 
 def count(stats: dict[str, int], method: str, suffix: str) -> int:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
-from conftest import run_cli
+from conftest import EMU_HTTP, run_cli
 from reconciler.plan.model import Action, ActionKind, Plan
 from reconciler.plan.targeting import Selection, select
 from reconciler.state.file import FileBackend
@@ -57,7 +56,7 @@ def state(root) -> dict:
 
 
 def live(emu) -> set[str]:
-    items = httpx.get(f"{emu.url}/source-connections", headers={"x-api-key": "test-key"}).json()
+    items = EMU_HTTP.get(f"{emu.url}/source-connections", headers={"x-api-key": "test-key"}).json()
     return {i["name"] for i in items}
 
 
@@ -116,7 +115,7 @@ def test_destroy_deletes_what_the_state_owns_honouring_guards(repo):
     root, emu, write = repo
     assert run_cli("apply", str(root), "--yes", "--target", "*-github", env=ENV).code == 0
     # an object the state does not own stays: create one by hand
-    httpx.post(f"{emu.url}/source-connections", headers={"x-api-key": "test-key"},
+    EMU_HTTP.post(f"{emu.url}/source-connections", headers={"x-api-key": "test-key"},
                json={"name": "hand-made", "short_name": "github", "readable_collection_id": "docs-ab123",
                      "config": {"repo_name": "company/other"},
                      "authentication": {"credentials": {"personal_access_token": "x"}}}).raise_for_status()

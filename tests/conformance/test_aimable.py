@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from conftest import run_cli
+from conftest import EMU_HTTP, run_cli
 from reconciler.http import RetryPolicy
 from reconciler.model import ProviderConfig, Secret
 from reconciler.providers import provider_class
@@ -44,7 +44,7 @@ def url(emu) -> str:
 
 
 def create(emu, body: dict, key: str = "abc123xyz") -> httpx.Response:
-    return httpx.post(url(emu), headers={**AUTH, "Idempotency-Key": key}, json=body)
+    return EMU_HTTP.post(url(emu), headers={**AUTH, "Idempotency-Key": key}, json=body)
 
 
 def test_the_seeds_create_example_answers_201_in_the_seeds_shape(aim):
@@ -63,7 +63,7 @@ def test_the_seeds_create_example_answers_201_in_the_seeds_shape(aim):
 def test_idempotency_key_is_required(aim):
     """Line 10: "Idempotency-Key: Required header when creating a connector"."""
     emu, _ = aim()
-    r = httpx.post(url(emu), headers=AUTH, json=EXAMPLE)
+    r = EMU_HTTP.post(url(emu), headers=AUTH, json=EXAMPLE)
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["header", "idempotency-key"]
 
 
@@ -74,7 +74,7 @@ def test_a_key_outlives_its_connector_and_replays_the_first_answer(aim):
     emu, _ = aim()
     first = create(emu, EXAMPLE, key="k-1")
     cid = first.json()["data"]["id"]
-    assert httpx.delete(f"{url(emu)}/{cid}", headers=AUTH).status_code == 204
+    assert EMU_HTTP.delete(f"{url(emu)}/{cid}", headers=AUTH).status_code == 204
     again = create(emu, EXAMPLE, key="k-1")
     assert again.status_code == 201 and again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
     assert create(emu, {**EXAMPLE, "scope_config": {"folder_ids": ["OTHER"]}}, key="k-1").status_code == 422
@@ -84,7 +84,7 @@ def test_errors_are_422_detail_loc_msg_and_never_echo_input(aim):
     """Lines 72-83: 422 ``{"detail": [{loc, msg, type}]}``, e.g. ``limit`` above 100. Decided
     (issue 18): unknown top-level and credential fields are refused too; no message quotes a value."""
     emu, _ = aim()
-    r = httpx.get(url(emu), headers=AUTH, params={"limit": 101})
+    r = EMU_HTTP.get(url(emu), headers=AUTH, params={"limit": 101})
     assert r.status_code == 422 and r.json() == {"detail": [
         {"loc": ["query", "limit"], "msg": "Input should be less than or equal to 100", "type": "less_than_equal"}]}
     r = create(emu, {**EXAMPLE, "name": "leak-me-not-1"})
@@ -106,12 +106,12 @@ def test_sync_trigger_and_get(aim):
     records_fetched, metadata, created_at}}``; GET shows status, records_fetched, completed_at."""
     emu, _ = aim(sync_duration=5)
     cid = create(emu, EXAMPLE).json()["data"]["id"]
-    r = httpx.post(f"{url(emu)}/{cid}/sync", headers=AUTH)
+    r = EMU_HTTP.post(f"{url(emu)}/{cid}/sync", headers=AUTH)
     assert r.status_code == 202
     job = r.json()["data"]
     assert {"id", "collection_connector_id", "status", "records_fetched", "metadata", "created_at"} <= set(job)
     assert job["status"] == "running" and job["collection_connector_id"] == cid
-    got = httpx.get(f"{url(emu)}/{cid}/sync/{job['id']}", headers=AUTH).json()["data"]
+    got = EMU_HTTP.get(f"{url(emu)}/{cid}/sync/{job['id']}", headers=AUTH).json()["data"]
     assert {"status", "records_fetched", "completed_at"} <= set(got)
 
 
@@ -159,7 +159,7 @@ def _root(tmp_path: Path, emu, scope: dict | None = None) -> Path:
 
 
 def _live(emu) -> dict:
-    return httpx.get(emu.url + "/_emulator/state").json()["connectors"]
+    return EMU_HTTP.get(emu.url + "/_emulator/state").json()["connectors"]
 
 
 def _state_ids(root: Path) -> list[str]:
@@ -178,7 +178,7 @@ def test_deleted_out_of_band_and_recreated_unchanged_is_a_new_live_connector(aim
     env = {"KEY": KEY, "TOK": "tok-aim-1"}
     assert run_cli("apply", str(root), "--yes", env=env).code == 0
     (first,) = _live(emu)
-    assert httpx.delete(f"{url(emu)}/{first}", headers=AUTH).status_code == 204
+    assert EMU_HTTP.delete(f"{url(emu)}/{first}", headers=AUTH).status_code == 204
     r = run_cli("apply", str(root), "--yes", env=env)
     assert r.code == 0 and "1 added" in r.stdout, r.output
     (second,) = _live(emu)

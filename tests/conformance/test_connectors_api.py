@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 import pytest
 
-from conftest import run_cli
+from conftest import EMU_HTTP, run_cli
 from reconciler.http import RetryPolicy
 from reconciler.model import Connector, ProviderConfig, Secret
 from reconciler.providers import provider_class
@@ -41,7 +41,7 @@ def capi(emulator):
 
 
 def post(emu, body: dict) -> httpx.Response:
-    return httpx.post(emu.url + "/v1/connectors", headers=AUTH, json=body)
+    return EMU_HTTP.post(emu.url + "/v1/connectors", headers=AUTH, json=body)
 
 
 def test_list_answers_the_seed_envelope_and_item_fields(capi):
@@ -49,7 +49,7 @@ def test_list_answers_the_seed_envelope_and_item_fields(capi):
     lastSync, createdAt}]}``."""
     emu, _ = capi()
     assert post(emu, S3_EXAMPLE).status_code == 201
-    body = httpx.get(emu.url + "/v1/connectors", headers=AUTH).json()
+    body = EMU_HTTP.get(emu.url + "/v1/connectors", headers=AUTH).json()
     item = body["data"][0]
     assert {"id", "name", "type", "status", "collection", "lastSync", "createdAt"} <= set(item)
     assert (item["name"], item["type"], item["status"], item["collection"]) == (
@@ -86,7 +86,7 @@ def test_put_accepts_the_seeds_own_example_in_both_modes(capi):
                            ("merge", {"bucket": "my-documents", "region": "us-east-1", "prefix": "/new-prefix/"})):
         emu, _ = capi(update_mode=mode)
         cid = post(emu, S3_EXAMPLE).json()["data"]["id"]
-        r = httpx.put(f"{emu.url}/v1/connectors/{cid}", headers=AUTH,
+        r = EMU_HTTP.put(f"{emu.url}/v1/connectors/{cid}", headers=AUTH,
                       json={"name": "Updated Name", "config": {"prefix": "/new-prefix/"}})
         assert r.status_code == 200, (mode, r.text)
         assert r.json()["data"]["name"] == "Updated Name" and r.json()["data"]["config"] == expected
@@ -97,9 +97,9 @@ def test_sync_trigger_and_status_shapes(capi):
     ``{"data": {jobId, status, progress: {collected, parsed, indexed}, startedAt}}``."""
     emu, _ = capi(sync_duration=5)
     cid = post(emu, S3_EXAMPLE).json()["data"]["id"]
-    job = httpx.post(f"{emu.url}/v1/connectors/{cid}/sync", headers=AUTH).json()["data"]
+    job = EMU_HTTP.post(f"{emu.url}/v1/connectors/{cid}/sync", headers=AUTH).json()["data"]
     assert set(job) == {"jobId", "status", "startedAt"} and job["status"] == "queued"
-    status = httpx.get(f"{emu.url}/v1/connectors/{cid}/sync/{job['jobId']}", headers=AUTH).json()["data"]
+    status = EMU_HTTP.get(f"{emu.url}/v1/connectors/{cid}/sync/{job['jobId']}", headers=AUTH).json()["data"]
     assert set(status["progress"]) == {"collected", "parsed", "indexed"} and status["jobId"] == job["jobId"]
 
 
@@ -136,19 +136,19 @@ def test_oauth_types_wait_for_the_callback(capi):
                       "credentials": {"token": "x"}}).status_code == 422
     data = post(emu, {"name": "d", "type": "google_drive", "collection": COL, "config": {}}).json()["data"]
     assert data["status"] == "pending"
-    assert httpx.post(f"{emu.url}/v1/connectors/{data['id']}/sync", headers=AUTH).status_code == 409
-    auth = httpx.get(f"{emu.url}/v1/connectors/oauth/google_drive/authorize", headers=AUTH,
+    assert EMU_HTTP.post(f"{emu.url}/v1/connectors/{data['id']}/sync", headers=AUTH).status_code == 409
+    auth = EMU_HTTP.get(f"{emu.url}/v1/connectors/oauth/google_drive/authorize", headers=AUTH,
                      params={"connectorId": data["id"]}).json()["data"]
     assert auth["authUrl"].startswith("https://accounts.google.com/o/oauth2/")  # line 140
     state = parse_qs(urlparse(auth["authUrl"]).query)["state"][0]
-    bad = httpx.post(f"{emu.url}/v1/connectors/oauth/google_drive/callback", headers=AUTH,
+    bad = EMU_HTTP.post(f"{emu.url}/v1/connectors/oauth/google_drive/callback", headers=AUTH,
                      json={"code": "c", "state": "forged"})
     assert bad.status_code == 404
-    done = httpx.post(f"{emu.url}/v1/connectors/oauth/google_drive/callback", headers=AUTH,
+    done = EMU_HTTP.post(f"{emu.url}/v1/connectors/oauth/google_drive/callback", headers=AUTH,
                       json={"code": "auth-code", "state": state})
     assert done.status_code == 200 and done.json()["data"]["status"] == "active"
-    assert httpx.post(f"{emu.url}/v1/connectors/{data['id']}/sync", headers=AUTH).status_code == 202
-    assert httpx.get(f"{emu.url}/v1/connectors/oauth/s3/authorize", headers=AUTH).status_code == 404
+    assert EMU_HTTP.post(f"{emu.url}/v1/connectors/{data['id']}/sync", headers=AUTH).status_code == 202
+    assert EMU_HTTP.get(f"{emu.url}/v1/connectors/oauth/s3/authorize", headers=AUTH).status_code == 404
 
 
 def test_plan_apply_and_status_print_the_authorize_url(capi, tmp_path):
@@ -168,7 +168,7 @@ def test_plan_apply_and_status_print_the_authorize_url(capi, tmp_path):
     assert "wiki waits for authorization: open https://api.notion.com/" in r.output, r.output
     url = r.output.split("open ", 1)[1].split()[0]
     state = parse_qs(urlparse(url).query)["state"][0]
-    httpx.post(f"{emu.url}/v1/connectors/oauth/notion/callback", headers=AUTH, json={"code": "c", "state": state})
+    EMU_HTTP.post(f"{emu.url}/v1/connectors/oauth/notion/callback", headers=AUTH, json={"code": "c", "state": state})
     r = run_cli("plan", str(root), "--detailed-exitcode", env=env)
     assert r.code == 0 and "authorization" not in r.output, r.output
 
@@ -212,12 +212,12 @@ def test_a_truncated_list_fails_the_plan_instead_of_planning_creates_or_deletes(
     assert run_cli("apply", str(root), "--yes", env=env).code == 0
     _fill(emu, 100)  # hand-made ones, listed before ours
     emu.config.paging = "none"
-    before = httpx.get(emu.url + "/_emulator/state").json()["connectors"]
+    before = EMU_HTTP.get(emu.url + "/_emulator/state").json()["connectors"]
     for args in (("plan", str(root)), ("apply", str(root), "--yes")):
         r = run_cli(*args, env=env)
         assert r.code == 1 and "may be truncated" in r.output and "Traceback" not in r.output, r.output
         assert "will be created" not in r.output and "destroyed" not in r.output
-    assert httpx.get(emu.url + "/_emulator/state").json()["connectors"].keys() == before.keys()
+    assert EMU_HTTP.get(emu.url + "/_emulator/state").json()["connectors"].keys() == before.keys()
     emu.config.paging = "cursor"
     assert run_cli("plan", str(root), "--detailed-exitcode", env=env).code == 0
 
@@ -232,15 +232,15 @@ def test_updates_converge_whether_put_merges_or_replaces(capi, tmp_path, mode):
     root = write(tmp_path, emu, {"docs": s3_manifest(prefix="/v1/")})
     env = {"KEY": KEY, "TOK": "tok-conf-1"}
     assert run_cli("apply", str(root), "--yes", env=env).code == 0
-    cid = next(iter(httpx.get(emu.url + "/_emulator/state").json()["connectors"]))
-    live = httpx.get(f"{emu.url}/v1/connectors/{cid}", headers=AUTH).json()["data"]["config"]
-    httpx.put(f"{emu.url}/v1/connectors/{cid}", headers=AUTH,  # someone sets an endpoint in the platform's UI
+    cid = next(iter(EMU_HTTP.get(emu.url + "/_emulator/state").json()["connectors"]))
+    live = EMU_HTTP.get(f"{emu.url}/v1/connectors/{cid}", headers=AUTH).json()["data"]["config"]
+    EMU_HTTP.put(f"{emu.url}/v1/connectors/{cid}", headers=AUTH,  # someone sets an endpoint in the platform's UI
               json={"config": {**live, "endpoint": "https://minio.internal"}}).raise_for_status()
     assert run_cli("plan", str(root), "--detailed-exitcode", env=env).code == 0  # the platform's own: no drift
     write(tmp_path, emu, {"docs": s3_manifest(prefix=None)})  # stop declaring prefix
     r = run_cli("apply", str(root), "--yes", env=env)
     assert r.code == 0 and "1 changed" in r.stdout, r.output
-    config = httpx.get(f"{emu.url}/v1/connectors/{cid}", headers=AUTH).json()["data"]["config"]
+    config = EMU_HTTP.get(f"{emu.url}/v1/connectors/{cid}", headers=AUTH).json()["data"]["config"]
     assert config == {"bucket": "my-documents", "region": "us-east-1", "endpoint": "https://minio.internal"}
     assert run_cli("plan", str(root), "--detailed-exitcode", env=env).code == 0
 
