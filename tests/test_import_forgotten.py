@@ -115,8 +115,6 @@ def test_state_rm_of_a_still_declared_connection_adopts_without_a_conflict(emula
 
 
 def emu_tags(emu, connection_id: str) -> dict[str, str]:
-    import httpx
-
     r = EMU_HTTP.get(f"{emu.url}/connections", params={"limit": 100}, headers={"Authorization": f"Bearer {API_KEY}"})
     r.raise_for_status()
     return next(c["tags"] for c in r.json()["connections"] if c["connection_id"] == connection_id)
