@@ -242,6 +242,26 @@ def test_sync_lifecycle(env):
     assert status.status == "active" and status.last_sync.id == second.id and status.next_run
 
 
+def test_a_pending_sync_that_ends_before_it_is_looked_up_is_the_one_returned(env):
+    """A trigger refused "already pending" reads the jobs; when the pending one has just ended (a
+    busy CI box), it is the sync asked for, not an error (seen once in the suite as a 400)."""
+    _, p = env
+    live = p.create(github(sync_on_apply=True, schedule=Schedule(cron="0 4 * * *")), idempotency_key="k")
+    first = live.extra["sync_started"]
+    read_jobs = p._jobs
+
+    def after_it_ended(live_, limit=100):
+        deadline = time.time() + 5
+        while not all(j["status"] in ("completed", "failed", "cancelled") for j in read_jobs(live_, limit)):
+            assert time.time() < deadline
+            time.sleep(0.02)
+        return read_jobs(live_, limit)
+
+    p._jobs = after_it_ended
+    job = p.trigger_sync(live)
+    assert job.id == first and job.done
+
+
 def test_failed_sync_is_reported(emulator):
     emu = emulator("airweave", targets=[COLLECTION], sync_fail=True, sync_duration=0.1)
     p = make(emu)

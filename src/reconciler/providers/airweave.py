@@ -490,10 +490,14 @@ class AirweaveProvider(Provider):
             # create started; that one is ours to watch
             if exc.status not in (400, 409) or not ("already" in str(exc) or exc.status == 409):
                 raise
-            running = [j for j in self._jobs(live, limit=10) if not sync_job(j).done]
-            if not running:
+            jobs = self._jobs(live, limit=10)  # newest first
+            running = [j for j in jobs if not sync_job(j).done]
+            if running:
+                return sync_job(running[0])
+            if not jobs:
                 raise
-            return sync_job(running[0])
+            # the pending sync ended between the refusal and this read: it is the sync asked for
+            return sync_job(jobs[0])
         return sync_job(job)
 
     def get_sync(self, live: LiveConnector, job_id: str) -> SyncJob:
