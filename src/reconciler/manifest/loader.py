@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import Mapping
 
+from .._gc import paused
 from ..errors import Diagnostic, ManifestError
 from ..model import Location, Manifest
 from . import semantic
@@ -26,6 +27,11 @@ def load(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None, 
     environment is not read: references are checked for syntax only, and secrets hold an empty
     placeholder. Raises :class:`ManifestError` carrying every diagnostic found.
     """
+    with paused():
+        return _load(path, env, resolve_env)
+
+
+def _load(path: str | os.PathLike[str], env: Mapping[str, str] | None, resolve_env: bool) -> Manifest:
     root = os.fspath(path)
     environment: Mapping[str, str] = os.environ if env is None else env
     files, diagnostics = manifest_files(root)
