@@ -14,7 +14,9 @@ from ..api import PlanOptions
 from ..engine import Engine
 from ..http import env_seconds
 from ..manifest import load
+from ..manifest.parallel import Beside
 from ..model import Manifest
+from ..state import read_ahead
 
 
 def manifest_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -50,12 +52,14 @@ def selection(targets: tuple[str, ...] = (), replace: tuple[str, ...] = (), dest
     return api.Selection(tuple(targets), tuple(replace), destroy)
 
 
-def load_manifest(path: str, *, sandbox: bool) -> Manifest:
+def load_manifest(path: str, *, sandbox: bool, state_path: str | None = None) -> Manifest:
+    """The manifests at PATH, with the state a plan of them reads (``--state`` or the default file)
+    read meanwhile by a manifest reader process, when there is one."""
     if sandbox:
         from ..sandbox import SandboxEnv
 
         return load(path, env=SandboxEnv())
-    return load(path)
+    return load(path, beside=read_ahead(path, state_path, Beside))
 
 
 DEFAULT_TIMEOUT = 30.0

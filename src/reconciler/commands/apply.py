@@ -76,7 +76,7 @@ def command(target: str, yes: bool, max_deletes: int | None, lock_timeout: float
     elif not (yes or sandbox) and not interactive():
         raise ReconcileError("non-interactive apply needs --yes, or a saved plan (`reconcile plan PATH -o plan.json` "
                              "then `reconcile apply plan.json`); nothing was changed")
-    manifest = load_manifest(path, sandbox=sandbox)
+    manifest = load_manifest(path, sandbox=sandbox, state_path=state_path)
     with ExitStack() as stack:
         engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
         stack.enter_context(engine.backend.lock(timeout=lock_timeout, holder=holder_description()))

@@ -30,7 +30,7 @@ from ._common import colour_stdout, load_manifest, manifest_options, open_engine
 def command(path: str, fmt: str, lock_timeout: float | None, targets: tuple[str, ...], sandbox: bool,
             state_path: str | None, parallelism: int) -> None:
     """Check live connectors against the manifests; exit 2 when they drifted (0 in sync, 1 error)."""
-    manifest = load_manifest(path, sandbox=sandbox)
+    manifest = load_manifest(path, sandbox=sandbox, state_path=state_path)
     with ExitStack() as stack:
         engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
         if lock_timeout is not None:

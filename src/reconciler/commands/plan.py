@@ -26,7 +26,7 @@ def command(path: str, out: str | None, fmt: str, detailed_exitcode: bool, full_
             state_path: str | None, parallelism: int) -> None:
     """Show what `apply` would change; change nothing."""
     chosen = selection(targets, replace, destroy)
-    manifest = load_manifest(path, sandbox=sandbox)
+    manifest = load_manifest(path, sandbox=sandbox, state_path=state_path)
     with ExitStack() as stack:
         engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
         plan, _ctx = make_plan(engine, chosen)

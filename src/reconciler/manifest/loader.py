@@ -17,26 +17,29 @@ from .collect import IGNORE_FILE, manifest_files
 from .merge import merge
 from .resolve import ResolvedDocument, resolve_document
 from .schema import validate_connector, validate_document
-from .parallel import load_files
+from .parallel import Beside, load_files
 
 
-def load(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None, resolve_env: bool = True) -> Manifest:
+def load(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None, resolve_env: bool = True,
+         beside: Beside | None = None) -> Manifest:
     """Load, validate and resolve the manifests at PATH (a file or a directory tree).
 
     ``env`` defaults to ``os.environ``. With ``resolve_env=False`` (``validate --no-env``) the
     environment is not read: references are checked for syntax only, and secrets hold an empty
-    placeholder. Raises :class:`ManifestError` carrying every diagnostic found.
+    placeholder. Raises :class:`ManifestError` carrying every diagnostic found. ``beside``: a job
+    for a manifest reader process to run while the manifests are checked (``parallel.Beside``).
     """
     with paused():
-        return _load(path, env, resolve_env)
+        return _load(path, env, resolve_env, beside)
 
 
-def _load(path: str | os.PathLike[str], env: Mapping[str, str] | None, resolve_env: bool) -> Manifest:
+def _load(path: str | os.PathLike[str], env: Mapping[str, str] | None, resolve_env: bool,
+          beside: Beside | None) -> Manifest:
     root = os.fspath(path)
     environment: Mapping[str, str] = os.environ if env is None else env
     files, diagnostics = manifest_files(root)
     documents: list[ResolvedDocument] = []
-    for file, (doc, problems) in zip(files, load_files(files)):
+    for file, (doc, problems) in zip(files, load_files(files, beside=beside)):
         diagnostics += problems
         if doc is not None and not _looks_like_a_manifest(doc.data) and file != root:
             diagnostics.append(Diagnostic(

@@ -4,7 +4,8 @@ libyaml holds the GIL, so threads cannot share it; forked workers can.
 Each worker parses its share of the files with :func:`~.yaml_loader.load_file` and hands back the
 documents and diagnostics, pickled into an unlinked temporary file (a pipe would block it until
 the parent, busy with its own share, reads). Only parsing happens there: environment variables,
-secrets and every check stay in the parent. A worker that fails in any way (killed, out of
+secrets and every check stay in the parent. The first worker may then run one read-only job
+(:class:`Beside`: a command has it read the state) while the parent checks the manifests. A worker that fails in any way (killed, out of
 memory, a pickling error) costs nothing but time: the parent parses its share itself.
 
 Forking is done only where it is safe and pays: on a POSIX system with more than one usable core,
@@ -61,7 +62,26 @@ def shares(files: list[str], workers: int) -> list[list[int]]:
     return [sorted(b) for b in buckets if b]
 
 
-def load_files(files: list[str], *, parse: Callable[[str], Result] = load_file) -> list[Result]:
+class Beside:
+    """A job for the first reader process once its share of the files is parsed: it runs while the
+    parent goes on checking the manifests, and :meth:`result` waits for what it returned. Where no
+    reader process runs (one core, few files) or it fails, the result is None: the caller does the
+    work itself. The job must only read; its result comes back pickled."""
+
+    def __init__(self, job: Callable[[], object]) -> None:
+        self.job = job
+        self._child: tuple[int, object] | None = None
+
+    def result(self) -> object | None:
+        child, self._child = self._child, None
+        if child is None:
+            return None
+        got = _collect(*child)
+        return got[0] if got and len(got) == 1 else None
+
+
+def load_files(files: list[str], *, parse: Callable[[str], Result] = load_file,
+               beside: Beside | None = None) -> list[Result]:
     """``[parse(f) for f in files]``, the same results in the same order, on several cores when it pays."""
     workers = min(usable_cores(), MAX_WORKERS)
     if workers < 2 or len(files) < 2 or not hasattr(os, "fork") or other_threads():
@@ -71,38 +91,52 @@ def load_files(files: list[str], *, parse: Callable[[str], Result] = load_file) 
         return [parse(f) for f in files]
     log.info("reading %d manifest files in %d processes", len(files), len(parts))
     results: list[Result | None] = [None] * len(files)
-    children: list[tuple[int, object, list[int]]] = []
+    children: list[tuple[int, object, list[int], int | None]] = []
     collected: set[int] = set()
     try:
-        for part in parts[1:]:
+        for n, part in enumerate(parts[1:]):
             out = tempfile.TemporaryFile()
+            job = beside if n == 0 else None
+            side = tempfile.TemporaryFile() if job else None
+            ready, signal_w = os.pipe() if job else (None, None)
             pid = os.fork()
             if pid == 0:  # pragma: no cover - runs in the worker; its results are what the tests check
-                _work(out, [files[i] for i in part], parse)
-            children.append((pid, out, part))
+                _work(out, [files[i] for i in part], parse, job, side, signal_w)
+            if job:
+                os.close(signal_w)
+                job._child = (pid, side)
+            children.append((pid, out, part, ready))
         for i in parts[0]:
             results[i] = parse(files[i])
-        for pid, out, part in children:
-            got = _collect(pid, out)
-            collected.add(pid)
+        for pid, out, part, ready in children:
+            got = _collect(pid, out) if ready is None else _collect_signalled(ready, out)
+            if ready is None:
+                collected.add(pid)
+            elif got is None:  # the worker died before its share was written: no job result either
+                beside.result()  # type: ignore[union-attr]
+                collected.add(pid)
             if got is None or len(got) != len(part):
                 log.info("a manifest reader process failed; its %d files are read again here", len(part))
                 got = [parse(files[i]) for i in part]
             for i, result in zip(part, got):
                 results[i] = result
-    finally:
-        for pid, out, _part in children:
-            if pid not in collected:  # interrupted: no worker outlives the run
+    except BaseException:  # interrupted: no worker outlives the run
+        if beside is not None:
+            beside._child = None
+        for pid, out, _part, _ready in children:
+            if pid not in collected:
                 try:
                     os.kill(pid, signal.SIGKILL)
                     os.waitpid(pid, 0)
                 except OSError:
                     pass
                 out.close()  # type: ignore[attr-defined]
+        raise
     return results  # type: ignore[return-value]
 
 
-def _work(out, files: list[str], parse: Callable[[str], Result]) -> None:  # type: ignore[no-untyped-def]  # pragma: no cover
+def _work(out, files: list[str], parse: Callable[[str], Result], job: Beside | None = None,  # type: ignore[no-untyped-def]
+          side=None, signal_w: int | None = None) -> None:  # type: ignore[no-untyped-def]  # pragma: no cover
     code = 1
     try:
         # Ctrl-C reaches the whole process group: the worker just dies, the parent reports it
@@ -110,15 +144,43 @@ def _work(out, files: list[str], parse: Callable[[str], Result]) -> None:  # typ
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         pickle.dump([parse(f) for f in files], out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
+        if job is not None and signal_w is not None:
+            os.write(signal_w, b"1")  # the share is written: the parent reads it while the job runs
+            os.close(signal_w)
+            try:
+                value = job.job()
+            except Exception:  # noqa: BLE001 - the parent does the work itself
+                value = None
+            pickle.dump([value], side, protocol=pickle.HIGHEST_PROTOCOL)
+            side.flush()
         code = 0
     finally:
         os._exit(code)  # never the parent's atexit handlers, buffered output or finally blocks
 
 
-def _collect(pid: int, out) -> list[Result] | None:  # type: ignore[no-untyped-def]
+def _collect_signalled(ready: int, out) -> list[Result] | None:  # type: ignore[no-untyped-def]
+    """The share of a worker that goes on with a job: read once it says the share is written."""
+    def written() -> bool:
+        return os.read(ready, 1) == b"1"  # b"": it died first
+
     try:
+        return _unpickled(out, written)
+    finally:
+        os.close(ready)
+
+
+def _collect(pid: int, out) -> list[Result] | None:  # type: ignore[no-untyped-def]
+    def exited() -> bool:
         _, status = os.waitpid(pid, 0)
-        if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+        return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+    return _unpickled(out, exited)
+
+
+def _unpickled(out, done: Callable[[], bool]) -> list[Result] | None:  # type: ignore[no-untyped-def]
+    """What a worker pickled into OUT, once ``done()`` says it finished writing; None if it failed."""
+    try:
+        if not done():
             return None
         out.seek(0)
         got = pickle.load(out)

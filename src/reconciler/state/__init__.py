@@ -8,11 +8,13 @@ import socket
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Callable
 
 from ..errors import ReconcileError
 from ..model import Manifest
 from .backend import StateBackend
 from .file import FileBackend
+from .file import read_ahead as file_read_ahead
 from .model import State, StateEntry
 
 
@@ -37,6 +39,20 @@ def open_backend(manifest: Manifest, *, path_override: str | None = None, sandbo
     if cfg.path:
         return FileBackend(_inside(base / cfg.path, base))
     return FileBackend(_inside(workdir(manifest.root) / "state.json", base))
+
+
+def read_ahead(manifest_root: str, path_override: str | None, beside_factory: Callable[[Callable[[], object]], Any]) -> Any:
+    """Have the state a plan of these manifests will most likely use (``--state``, else the default
+    file) read beside the manifest checks (``state.file.read_ahead``); a backend the manifests
+    choose otherwise reads its own. The default file is read only where open_backend would accept it."""
+    base = Path(manifest_root) if Path(manifest_root).is_dir() else Path(manifest_root).parent
+    path = Path(path_override) if path_override else workdir(manifest_root) / "state.json"
+
+    def guard() -> None:
+        if not path_override:
+            _inside(path, base)
+
+    return file_read_ahead(path, beside_factory, guard)
 
 
 def sandbox_dir(manifest_root: str) -> Path:

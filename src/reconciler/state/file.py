@@ -21,7 +21,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from .. import redact
 from ..errors import ReconcileError, StateLocked, StateWriteError
@@ -108,6 +108,20 @@ class FileBackend(StateBackend):
 
     # -- reading ------------------------------------------------------------------------------
     def load(self) -> State:
+        where = str(self.path)
+        ahead = _read_ahead.pop(_key(self.path), None)
+        got = ahead.result() if ahead is not None else None
+        if isinstance(got, tuple) and len(got) == 3 and got[0] == _signature(self) and isinstance(got[1], State):
+            state, self._journal_end = got[1], got[2]  # read by a manifest reader process, and unchanged since
+        else:
+            state = self._read_whole()
+        if not self.lenient:
+            check.unique_ids(state, where, how_to_drop=f"`reconcile state rm PATH {{name}}`, or {self._repair()}")
+        self._state = state
+        return state
+
+    def _read_whole(self) -> State:
+        """The state file and its journal replayed, checked for shape (not for duplicate ids)."""
         state = State()
         where = str(self.path)
         text = self._read(self.path)
@@ -122,9 +136,6 @@ class FileBackend(StateBackend):
         journal = self._read(self.journal)
         if journal:
             self._replay(state, journal)
-        if not self.lenient:
-            check.unique_ids(state, where, how_to_drop=f"`reconcile state rm PATH {{name}}`, or {self._repair()}")
-        self._state = state
         return state
 
     def _replay(self, state: State, text: str) -> None:
@@ -397,3 +408,44 @@ class FileBackend(StateBackend):
             return holder
         finally:
             os.close(fd)
+
+
+# -- reading ahead ------------------------------------------------------------------------------
+# A plan of 10,000 connectors spends ~0.13 s reading its state after the manifests are checked; a
+# manifest reader process (manifest.parallel.Beside) can read it meanwhile, and unpickling what it
+# read takes a quarter of that. What it read is used only by a backend of the same path whose
+# files are unchanged since (same inode, size and modification time, journal included; checked at
+# load, under the lock where the command takes one); anything else is read again here.
+_read_ahead: dict[str, Any] = {}
+
+
+def _signature(backend: FileBackend) -> tuple:
+    out = []
+    for path in (backend.path, backend.journal):
+        try:
+            st = os.stat(path)
+            out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+def _key(path: str | os.PathLike) -> str:
+    return os.path.abspath(path)
+
+
+def read_ahead(path: Path, beside_factory: Callable[[Callable[[], object]], Any], guard: Callable[[], None]) -> Any:
+    """Register a read of the state at PATH (after ``guard()``, which raises where it must not be
+    read), done beside the manifest checks; returns the job object (``beside_factory(job)``) to
+    hand to the manifest loader."""
+    def job() -> tuple | None:
+        guard()
+        backend = FileBackend(path)
+        before = _signature(backend)
+        state = backend._read_whole()
+        return (before, state, backend._journal_end) if _signature(backend) == before else None
+
+    beside = beside_factory(job)
+    _read_ahead[_key(path)] = beside
+    return beside
+
