@@ -52,14 +52,15 @@ def selection(targets: tuple[str, ...] = (), replace: tuple[str, ...] = (), dest
     return api.Selection(tuple(targets), tuple(replace), destroy)
 
 
-def load_manifest(path: str, *, sandbox: bool, state_path: str | None = None) -> Manifest:
-    """The manifests at PATH, with the state a plan of them reads (``--state`` or the default file)
-    read meanwhile by a manifest reader process, when there is one."""
+def load_manifest(path: str, *, sandbox: bool, state_path: str | None = None, read_state_ahead: bool = True) -> Manifest:
+    """The manifests at PATH; with ``read_state_ahead``, the state the command reads next
+    (``state_path``, else the default file) is read meanwhile by a manifest reader process, when
+    there is one."""
     if sandbox:
         from ..sandbox import SandboxEnv
 
         return load(path, env=SandboxEnv())
-    return load(path, beside=read_ahead(path, state_path, Beside))
+    return load(path, beside=read_ahead(path, state_path, Beside) if read_state_ahead else None)
 
 
 DEFAULT_TIMEOUT = 30.0

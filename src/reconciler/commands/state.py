@@ -206,7 +206,7 @@ def _rekeyed(path: str, sandbox: bool, entry: StateEntry, old: str, new: str) ->
     from ._common import load_manifest
 
     try:
-        manifest = load_manifest(path, sandbox=sandbox)  # the credentials' variables, when this shell has them
+        manifest = load_manifest(path, sandbox=sandbox, read_state_ahead=False)  # the credentials' variables, when this shell has them
     except ManifestError:
         return entry.fingerprint
     connector = manifest.connectors.get(new)

@@ -168,7 +168,7 @@ def _json(row: Row, now: datetime) -> dict[str, Any]:
 @manifest_options
 def command(path: str, fmt: str, sandbox: bool, state_path: str | None, parallelism: int) -> None:
     """One table of every declared connector: live status, last sync, next run."""
-    manifest = load_manifest(path, sandbox=sandbox)
+    manifest = load_manifest(path, sandbox=sandbox, state_path=state_path)
     with ExitStack() as stack:
         engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
         names = sorted(manifest.connectors)

@@ -113,7 +113,7 @@ def command(path: str, only: tuple[str, ...], wait: bool, timeout: int, sandbox:
     Exit 0 all started (or, with --wait, completed or skipped), 1 a sync failed or could not start,
     2 (with --wait) none failed but some were still running at --timeout, 130 interrupted.
     """
-    manifest = load_manifest(path, sandbox=sandbox)
+    manifest = load_manifest(path, sandbox=sandbox, state_path=state_path)
     names = check_names(manifest, only)
     with ExitStack() as stack:
         engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
