@@ -5,8 +5,9 @@ Each worker parses its share of the files with :func:`~.yaml_loader.load_file` a
 documents and diagnostics, pickled into an unlinked temporary file (a pipe would block it until
 the parent, busy with its own share, reads). Only parsing happens there: environment variables,
 secrets and every check stay in the parent. The first worker may then run one read-only job
-(:class:`Beside`: a command has it read the state) while the parent checks the manifests. A worker that fails in any way (killed, out of
-memory, a pickling error) costs nothing but time: the parent parses its share itself.
+(:class:`Beside`: a command has it read the state) while the parent checks the manifests. A
+worker that fails in any way (killed, out of memory, a pickling error) costs nothing but time:
+the parent parses its share itself.
 
 Forking is done only where it is safe and pays: on a POSIX system with more than one usable core,
 with no other thread running (a fork copies a lock another thread may hold), and for enough bytes

@@ -45,7 +45,7 @@ class StateEntry:
         for f in _REPEATED:
             value = known.get(f)
             if value.__class__ is str:
-                known[f] = intern(value)
+                known[f] = _intern(value)
         if known.get("key") == known.get("name"):
             known["key"] = known.get("name")
         for f in ("fields", "last_applied"):
@@ -57,7 +57,7 @@ class StateEntry:
 
 _FIELDS = frozenset(StateEntry.__dataclass_fields__)
 _REPEATED = ("provider", "type", "source", "target", "applied_at")  # one apply writes many entries in a second
-intern = sys.intern
+_intern = sys.intern
 
 
 def _intern_short(projection: dict[str, Any]) -> None:
@@ -66,11 +66,11 @@ def _intern_short(projection: dict[str, Any]) -> None:
     for k, v in projection.items():
         if v.__class__ is str:
             if len(v) <= 24:
-                projection[k] = intern(v)
+                projection[k] = _intern(v)
         elif v.__class__ is dict:
             for k2, v2 in v.items():
                 if v2.__class__ is str and len(v2) <= 24:
-                    v[k2] = intern(v2)
+                    v[k2] = _intern(v2)
 
 
 @dataclass(slots=True)
