@@ -75,3 +75,29 @@ def test_a_redirect_to_another_host_is_refused():
 
     with pytest.raises(ProviderError, match="redirected to another host"):
         client(handler).json("GET", "things", kind="list")
+
+
+def test_a_response_leaves_no_reference_cycle_for_the_collector():
+    """httpx keeps a read response in a cycle with its stream; the client breaks it, so a call's
+    objects go with their last reference instead of piling up for collector pauses that stop
+    every worker of an apply at once."""
+    import gc
+    import weakref
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/old"):
+            return httpx.Response(307, headers={"location": "https://api.example.test/v1/new"})
+        return httpx.Response(200, json={"items": [1, 2]})
+
+    http = client(handler)
+    gc.collect()
+    gc.disable()
+    try:
+        for path in ("things", "old"):  # a redirect's first response too
+            response = http.request("GET", path, kind="get")
+            assert response.json() == {"items": [1, 2]} and response.content
+            ref = weakref.ref(response)
+            del response
+            assert ref() is None, f"GET /{path}: the response outlived its last reference"
+    finally:
+        gc.enable()

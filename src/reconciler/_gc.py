@@ -9,9 +9,9 @@ collections that freed nothing. So the collector is off during such a phase, and
 built is then frozen (``gc.freeze``: kept out of every later collection, as it is in use until
 the process ends). Reference counting frees everything acyclic as usual.
 
-Used for loading the manifests only: planning makes cyclic garbage worth collecting (each listed
-page's HTTP response sits in a reference cycle with its content; paused, a plan of 100,000 kept
-~30 MB of them).
+Used for loading the manifests only: what comes after talks to the network, where cyclic
+garbage is not ours to rule out (exceptions with their tracebacks, a library's internals; httpx's
+read responses were, ~30 MB at a plan of 100,000, until ``HttpClient`` broke that cycle).
 """
 from __future__ import annotations
 

@@ -295,6 +295,9 @@ class _Client(httpx.Client):
         raise TypeError("the reconciler's HTTP client keeps no cookies")
 
 
+_DRAINED = httpx.ByteStream(b"")
+
+
 class HttpClient:
     """A small wrapper over :class:`httpx.Client` shared by all of one provider's calls."""
 
@@ -428,8 +431,17 @@ class HttpClient:
         return httpx.Request(method, url, params=params, json=json, headers=merged if headers else self._headers,
                              extensions=self._extensions)
 
+    def _sent(self, request: httpx.Request) -> httpx.Response:
+        response = self._client.send(request)
+        # httpx leaves the read response in a reference cycle with its stream (which keeps it to
+        # time it): ~40 objects per call that only the cyclic collector can free, whose pauses
+        # then stop every worker of an apply at once (25 ms mid-run at 1,000 creates). The body is
+        # read and the stream closed: nothing reads the stream again.
+        response.stream = _DRAINED
+        return response
+
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self._client.send(self._build(method, self._url(path), **kwargs))
+        response = self._sent(self._build(method, self._url(path), **kwargs))
         hops = 0
         while response.is_redirect and hops < 5:
             target = response.next_request.url if response.next_request else None
@@ -439,7 +451,7 @@ class HttpClient:
                     "not following it, so that credentials stay with the configured host",
                     status=response.status_code,
                 )
-            response = self._client.send(self._build(method, target, **kwargs))
+            response = self._sent(self._build(method, target, **kwargs))
             hops += 1
         return response
 
