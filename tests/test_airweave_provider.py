@@ -198,8 +198,31 @@ def test_the_pages_the_state_predicts_are_fetched_at_once(emulator):
         p.recall([SimpleNamespace(target=COLLECTION, id=f"x{i}", key=f"k{i}") for i in range(recorded)])
         names = [live.key for live in p.list([COLLECTION])]
         assert sorted(names) == [f"conn-{i:04d}" for i in range(120)], recorded
+        if not recorded:  # nothing recorded there: its collection is asked about beside the listing
+            assert p._collections_early is not None and p._collections_early[1].exception(timeout=10)  # limit=1000 > 50
+            calls += 1
         assert counter.counts["list"] == calls, (recorded, counter.counts)
         p.close()
+
+
+def test_a_plan_asks_whether_a_collection_it_owns_nothing_in_exists_beside_its_listing(emulator):
+    """The real server lists an unknown collection as []: creates into a collection the state holds
+    nothing in need GET /collections. It goes out with the listing, not one round trip after it,
+    and answers missing_targets without a call of its own; outside a plan (no recall) it is not made."""
+    emu = emulator("airweave", targets=[COLLECTION])
+    counter = CallCounter()
+    p = make(emu, counter=counter)
+    p.recall([])
+    assert list(p.list([COLLECTION, "nope"])) == []
+    assert p.missing_targets([COLLECTION, "nope"]) == {"nope"}
+    assert counter.counts["list"] == 3  # two listings and one GET /collections
+    assert p.missing_targets(["nope"]) == {"nope"} and counter.counts["list"] == 4  # asked again: a call
+    p.close()
+    counter = CallCounter()
+    p = make(emu, counter=counter)
+    assert list(p.list([COLLECTION])) == [] and p._collections_early is None
+    assert counter.counts["list"] == 1
+    p.close()
 
 
 def test_wrong_key_is_a_clear_error(env):

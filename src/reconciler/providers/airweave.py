@@ -47,7 +47,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter, deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Generator, Iterable, Iterator
 
 import httpx
@@ -150,6 +150,8 @@ class AirweaveProvider(Provider):
     )
     page_size = 1000  # the API's cap for ``limit``
     _expected: dict[str, int] = {}  # connections per collection the state recorded (``recall``)
+    # (the collections asked about, the readable ids found): asked beside a plan's listing (``list``)
+    _collections_early: tuple[frozenset[str], Future[set[str]]] | None = None
 
     @classmethod
     def doc_notes(cls) -> list[str]:
@@ -337,7 +339,18 @@ class AirweaveProvider(Provider):
                     ahead += 1
 
     def list(self, targets: Iterable[str]) -> Iterator[LiveConnector]:
-        for target in dict.fromkeys(t for t in targets if t):
+        targets = list(dict.fromkeys(t for t in targets if t))
+        if self._expected is not AirweaveProvider._expected:  # a plan (``recall``)
+            # collections the state holds nothing in are where its creates go, and their listing
+            # comes back empty, which the real server also answers for a collection that does not
+            # exist: the plan will ask (``missing_targets``). Asked now, beside the listing, that
+            # costs no round trip of its own; wasted only when the state lost connectors it had.
+            unowned = frozenset(t for t in targets if not self._expected.get(t))
+            if unowned:
+                pool = ThreadPoolExecutor(max_workers=1)
+                self._collections_early = (unowned, pool.submit(self._known_collections, unowned))
+                pool.shutdown(wait=False)
+        for target in targets:
             if not (yield from self._pages({"collection": target}, self._expected.get(target, 0))):
                 self.absent_targets.add(target)  # older servers 404 an unknown collection
 
@@ -533,6 +546,13 @@ class AirweaveProvider(Provider):
         # the real server lists an unknown collection as [] (providers.md), so an empty list proves
         # nothing: one paged GET /collections (spec: skip/limit <= 1000) answers for all of them
         wanted = set(targets) - self.absent_targets
+        early, self._collections_early = self._collections_early, None
+        known = early[1].result() if early is not None and wanted <= early[0] else self._known_collections(wanted)
+        return (set(targets) & self.absent_targets) | (wanted - known)
+
+    def _known_collections(self, wanted: Iterable[str]) -> set[str]:
+        """The readable ids of the collections listed until every one ``wanted`` is seen (or all are)."""
+        wanted = set(wanted)
         known: set[str] = set()
         skip = 0
         while wanted - known:
@@ -541,7 +561,7 @@ class AirweaveProvider(Provider):
             if not isinstance(page, list) or len(page) < 1000:
                 break
             skip += len(page)
-        return (set(targets) & self.absent_targets) | (wanted - known)
+        return known
 
 
 ADAPTER = AirweaveProvider
