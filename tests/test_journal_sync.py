@@ -3,6 +3,7 @@ once its own record is on disk (an fsync that began after the record was written
 from __future__ import annotations
 
 import errno
+import json
 import os
 import threading
 import time
@@ -50,7 +51,7 @@ def test_every_put_returns_after_an_fsync_that_covers_its_record(tmp_path, monke
     ends: dict[str, int] = {}
     for line in text.splitlines(keepends=True):
         end += len(line)
-        ends[line.decode().split('"name": "')[1].split('"')[0]] = end
+        ends[json.loads(line)["entry"]["name"]] = end
     assert set(ends) == set(covered_at_return) and len(ends) == 200
     assert all(covered_at_return[name] >= ends[name] for name in ends)
     assert calls[0] < 200  # writers shared fsyncs

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import orjson
+
 from .. import redact
 from ..errors import ReconcileError, StateLocked, StateWriteError
 from . import check
@@ -44,11 +46,29 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def document_text(doc: dict) -> str:
+    """The state file's text: JSON indented two spaces, keys sorted. orjson writes it (C; the
+    standard encoder indents in pure Python: 40 ms for 1,000 entries, there at the end of every
+    apply); the standard one where orjson refuses a value (an integer beyond 64 bits, a lone
+    surrogate). The two agree byte for byte on ASCII; orjson leaves other text unescaped (UTF-8)."""
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+    except TypeError:
+        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def _record_line(record: dict) -> str:
+    try:
+        return orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:
+        return json.dumps(record, sort_keys=True)
+
+
 def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(redact.scrub(text))
             fh.flush()
             os.fsync(fh.fileno())
@@ -189,7 +209,7 @@ class FileBackend(StateBackend):
         """Write one record whole (the caller holds the write lock); its number, for :meth:`_sync`."""
         if self._state is None:
             self.load()
-        data = (redact.scrub(json.dumps(record, sort_keys=True)) + "\n").encode()
+        data = (redact.scrub(_record_line(record)) + "\n").encode()
         try:
             fd = self._open_journal()
         except OSError as exc:
@@ -298,7 +318,7 @@ class FileBackend(StateBackend):
             return
         self._keep_backup()
         try:
-            write_atomic(self.path, json.dumps(self._state.to_json(), indent=2, sort_keys=True) + "\n")
+            write_atomic(self.path, document_text(self._state.to_json()))
         except OSError as exc:
             raise self._fail("compact its journal into it", exc) from None
         self.journal.unlink(missing_ok=True)
@@ -383,7 +403,7 @@ class FileBackend(StateBackend):
     def replace_all(self, state: State) -> None:
         with self._write_lock:
             self.close()
-            write_atomic(self.path, json.dumps(state.to_json(), indent=2, sort_keys=True) + "\n")
+            write_atomic(self.path, document_text(state.to_json()))
             self.journal.unlink(missing_ok=True)  # folded into the pushed state, which replaces it
             self._state = state
 
