@@ -34,3 +34,22 @@ def test_the_streamed_digest_is_the_whole_documents(tmp_path: Path, count: int) 
     manifest = load(tmp_path, env={"K": "k" * 24})
     engine = Engine(manifest, FileBackend(tmp_path / "state.json"))
     assert engine.manifest_digest() == _whole_document_digest(engine)
+
+
+def test_the_digest_beside_the_listings_gives_up_the_gil_promptly(tmp_path: Path, emulator, monkeypatch) -> None:
+    """The digest is computed while the listing threads start their first calls: for that window the
+    switch interval is a tenth of Python's (each GIL take of a starting thread would otherwise wait
+    out 5 ms against it), and it is what it was once the plan is made."""
+    import sys
+
+    emu = emulator("airweave", targets=["docs-x1"])
+    body = PROVIDERS.replace("https://api.airweave.ai", emu.url) + "connectors:\n" + CONNECTOR.format(i=0)
+    (tmp_path / "m.yaml").write_text(body)
+    engine = Engine(load(tmp_path, env={"K": "test-key"}), FileBackend(tmp_path / "state.json"))
+    seen: list[float] = []
+    digest = Engine.manifest_digest
+    monkeypatch.setattr(Engine, "manifest_digest", lambda self: seen.append(sys.getswitchinterval()) or digest(self))
+    before = sys.getswitchinterval()
+    plan, _ctx = engine.plan()
+    assert seen == [min(before, 0.0005)] and sys.getswitchinterval() == before
+    assert [a.kind.value for a in plan.actions] == ["create"]

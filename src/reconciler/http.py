@@ -43,6 +43,11 @@ if AS_CLI_PROCESS and "httpcore" not in sys.modules and "trio" not in sys.module
         del sys.modules["trio"]
 import httpx  # noqa: E402
 
+# the socket layer encodes every host name with the idna codec, imported at the first connection:
+# in a plan, by a listing thread, whose import (a dozen file reads, each giving up the GIL) then
+# waits out the main thread's digest one switch interval at a time: ~10 ms before the first call
+import encodings.idna  # noqa: E402,F401
+
 from . import redact
 from .errors import NotFound, OutcomeUnknown, ProviderError, ReconcileError
 

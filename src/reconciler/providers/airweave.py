@@ -48,6 +48,7 @@ import json
 import sys
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any, Generator, Iterable, Iterator
 
 import httpx
@@ -319,11 +320,12 @@ class AirweaveProvider(Provider):
         changed, that is the minimum number of calls in one round trip's time."""
         predicted = expected // self.page_size + 1
         skip = 0
-        with ThreadPoolExecutor(max_workers=min(predicted, self.parallelism)) as pool:
+        # one page expected: asked from this thread (a pool's thread would only start it later)
+        with ThreadPoolExecutor(max_workers=min(predicted, self.parallelism)) if predicted > 1 else nullcontext() as pool:
             # a window of pages in flight, not all of them: a page waiting to be read holds its decoded JSON
             window = deque(pool.submit(self._page, params, i * self.page_size)
-                           for i in range(min(predicted, self.parallelism)))
-            ahead = len(window)
+                           for i in range(min(predicted, self.parallelism))) if pool else deque()
+            ahead = len(window) if pool else predicted
             while True:
                 # past the predicted pages (more live than the state recorded): one after another
                 page = window.popleft().result() if window else self._page(params, skip)
