@@ -24,10 +24,15 @@ _HEADLINE = {
 _COLOUR = {"+": "green", "~": "yellow", "-": "red", "-/+": "magenta", "!": "yellow"}
 
 
+# one encoder for every value shown (json.dumps with options builds a new one per call: six per
+# connector of a plan)
+_dump = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
 def _value(v: Any) -> str:
     if v == SENSITIVE:
         return SENSITIVE
-    return json.dumps(redact.mask_env(v), ensure_ascii=False, default=str)
+    return _dump(redact.mask_env(v))
 
 
 def plan_document(plan: Plan) -> dict[str, Any]:
