@@ -12,7 +12,6 @@ The chosen port is written to --port-file once the socket is bound.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import socket
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import uvicorn  # noqa: E402
 
-from reconciler.emulators.base import EmulatorConfig, build  # noqa: E402
+from reconciler.emulators.base import EmulatorConfig, build, serve, uvicorn_config  # noqa: E402
 
 
 def main() -> None:
@@ -49,11 +48,11 @@ def main() -> None:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="critical", access_log=False, lifespan="off",
-                                           timeout_keep_alive=60, backlog=2048))
+    # served as the tests' and `reconcile emulate`'s emulators are (httptools, uvloop where installed)
+    server = uvicorn.Server(uvicorn_config(app, log_level="critical", timeout_keep_alive=60, backlog=2048))
     logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
     Path(args.port_file).write_text(str(sock.getsockname()[1]))
-    asyncio.run(server.serve(sockets=[sock]))
+    serve(server, [sock])
 
 
 if __name__ == "__main__":

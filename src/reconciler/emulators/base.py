@@ -6,6 +6,11 @@ speaks that platform's real paths, auth, envelopes, pagination and errors. This 
 write committed), counts requests for tests (``GET /_emulator/stats``), and runs it with uvicorn,
 either as ``reconcile emulate`` or in a background thread (tests, ``--sandbox``).
 
+Serving is uvicorn's with its production extras: httptools parses HTTP (a dependency) and uvloop
+runs the event loop where it can be imported (a dependency except on Windows, which it does not
+support; asyncio's own loop otherwise). Every request's CPU runs serially on that one loop: at 16
+parallel clients whose latency sleeps end together, each waits for the others' handling.
+
 The fault knobs never touch ``/_emulator/*`` paths, which exist for tests and benchmarks only.
 """
 from __future__ import annotations
@@ -336,6 +341,26 @@ def build(type_name: str, config: EmulatorConfig) -> FaultMiddleware:
     return middleware
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed, else None (asyncio's own)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+def uvicorn_config(app: Callable, **options: Any) -> uvicorn.Config:
+    """uvicorn's settings for an emulator: httptools, no lifespan, no access log."""
+    return uvicorn.Config(app, http="httptools", lifespan="off", access_log=False, **options)
+
+
+def serve(server: uvicorn.Server, sockets: list[socket.socket]) -> None:
+    """Run ``server`` on ``sockets`` until it exits, on :func:`loop_factory`'s loop."""
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        runner.run(server.serve(sockets=sockets))
+
+
 class _PromptServer(uvicorn.Server):
     """uvicorn's server, stopping when asked instead of on its next polls.
 
@@ -397,13 +422,12 @@ class RunningEmulator:
         self.sock.bind((host, port))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
-        self.server = _PromptServer(uvicorn.Config(self.app, log_level="critical", access_log=False,
-                                                   lifespan="off", timeout_keep_alive=30))
+        self.server = _PromptServer(uvicorn_config(self.app, log_level="critical", timeout_keep_alive=30))
         self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self._run, name=f"emulator-{type_name}", daemon=True)
 
     def _run(self) -> None:
-        asyncio.run(self.server.serve(sockets=[self.sock]))
+        serve(self.server, [self.sock])
 
     def start(self) -> "RunningEmulator":
         self.thread.start()
@@ -438,10 +462,11 @@ def serve_forever(type_name: str, config: EmulatorConfig, host: str, port: int, 
     is then true (a busy port fails at the bind, before anything is printed)."""
     app = build(type_name, config)
     logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
-    if sock is None:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    if sock is None:  # uvicorn binds; its run() picks uvloop the same way (loop="auto")
+        uvicorn.run(app, host=host, port=port, http="httptools", log_level="warning", access_log=False,
+                    lifespan="off")
         return
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    server = uvicorn.Server(uvicorn_config(app, log_level="warning"))
     if ready is not None:
         ready()
-    asyncio.run(server.serve(sockets=[sock]))
+    serve(server, [sock])
