@@ -389,7 +389,7 @@ def test_the_refusal_never_echoes_a_ci_value(tmp_path, remote_emulator):
 
 def test_allowed_host_entries():
     from reconciler.errors import ReconcileError
-    from reconciler.http import AllowedHost, check_allowed_host, extra_allowed_hosts
+    from reconciler.hosts import AllowedHost, check_allowed_host, extra_allowed_hosts
 
     env = {"RECONCILE_ALLOWED_HOSTS": "a.example, HTTP://*.Corp.Example/ ,https://b.example,[fd00::1],http://[fd00::2],,"}
     assert extra_allowed_hosts(env) == [AllowedHost("a.example"), AllowedHost("*.corp.example", http=True),
@@ -414,7 +414,7 @@ def test_allowed_host_entries():
 
 
 def test_allowed_hosts_rule():
-    from reconciler.http import host_allowed
+    from reconciler.hosts import host_allowed
 
     official = ["api.airweave.ai"]
     assert host_allowed("API.airweave.ai.", official, [])

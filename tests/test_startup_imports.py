@@ -51,3 +51,19 @@ def test_validate_loads_neither_the_emulators_nor_the_executor_nor_httpx_cli(tmp
                "os._exit = exit_\n"
                "cli.main()")
     assert out.splitlines()[-1] == "0 []", out
+
+
+def test_validate_does_not_load_httpx(tmp_path):
+    """Validation checks urls (hosts, loopback) without the HTTP client: ``reconcile validate`` in CI
+    does not pay for importing httpx."""
+    (tmp_path / "m.yaml").write_text("version: 1\nproviders:\n  aw:\n    type: airweave\n    url: http://127.0.0.1:9\n"
+                                     "    api_key: ${K}\nconnectors: {}\n")
+    out = _run(f"import sys, os; os.environ['K'] = 'k' * 20; sys.argv = ['reconcile', 'validate', {str(tmp_path)!r}]\n"
+               "from reconciler import cli\n"
+               "real_exit = os._exit\n"
+               "def exit_(code):\n"
+               "    print(code, sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'httpcore', 'h11')), flush=True)\n"
+               "    real_exit(code)\n"
+               "os._exit = exit_\n"
+               "cli.main()")
+    assert out.splitlines()[-1] == "0 []", out

@@ -69,9 +69,9 @@ def cli(verbose: int, allow_hosts: tuple[str, ...]) -> None:
     (plan --detailed-exitcode, drift).
     """
     if allow_hosts:
-        from . import http
+        from . import hosts
 
-        http.COMMAND_LINE_HOSTS[:] = [h for arg in allow_hosts for h in arg.split(",")]
+        hosts.COMMAND_LINE_HOSTS[:] = [h for arg in allow_hosts for h in arg.split(",")]
     level = logging.WARNING - 10 * verbose
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_ScrubbingFormatter("%(levelname)s %(name)s: %(message)s"))

@@ -13,7 +13,7 @@ from croniter import croniter
 from croniter.croniter import CroniterBadDateError
 
 from ..errors import Diagnostic
-from ..http import allow_entry, is_loopback
+from ..hosts import allow_entry, is_loopback
 from .durations import parse_duration
 from .merge import Entry, Merged
 from .schema import show, suggest

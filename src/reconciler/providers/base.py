@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
 from ..errors import ReconcileError
-from ..http import CallCounter, HttpClient, check_allowed_host
+from ..hosts import check_allowed_host
+from ..http import CallCounter, HttpClient
 from ..model import Connector, LiveConnector, ProviderConfig
 
 
