@@ -348,6 +348,47 @@ def yaml_floor_s(manifests: Path) -> float:
     return best
 
 
+def emulator_floor_s(provider: str, latency_ms: float, parallelism: int, w: Workload, workdir: Path) -> float:
+    """The creates of apply-create sent by a bare client: ``parallelism`` threads of http.client, a
+    keep-alive connection each, the same bodies the Airweave adapter sends, against a fresh emulator
+    of the same latency. What the server and the latency alone cost in this run (no process start,
+    no loading, no planning, no state), beside which the apply's wall is read: like the YAML floor,
+    it moves with the machine."""
+    import http.client
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    floor_dir = workdir / "floor"
+    floor_dir.mkdir()
+    emu = Emulator(provider, latency_ms, None, floor_dir)
+    try:
+        host, port = emu.url.removeprefix("http://").split(":")
+        local = threading.local()
+        headers = {"x-api-key": API_KEY, "content-type": "application/json"}
+
+        def create(i: int) -> int:
+            conn = getattr(local, "conn", None) or http.client.HTTPConnection(host, int(port), timeout=60)
+            local.conn = conn
+            body = {"name": name(i), "short_name": "github", "readable_collection_id": TARGET,
+                    "config": {"repo_name": f"company/repo-{i}", "branch": "main"},
+                    "schedule": {"cron": cron(i) if w.scheduled else None}, "sync_immediately": False,
+                    "authentication": {"credentials": {"personal_access_token": TOKEN}}}
+            conn.request("POST", "/source-connections", body=json.dumps(body), headers=headers)
+            response = conn.getresponse()
+            response.read()
+            return response.status
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(parallelism) as pool:
+            statuses = set(pool.map(create, range(w.n - w.creates, w.n)))
+        elapsed = time.perf_counter() - start
+        if statuses != {200}:
+            raise RuntimeError(f"the emulator floor's creates answered {sorted(statuses)}")
+        return elapsed
+    finally:
+        emu.stop()
+
+
 def compile_bytecode() -> None:
     """Compile this checkout's modules (into their ``__pycache__``, which git ignores) before measuring.
 
@@ -419,6 +460,8 @@ def run_scenario(scenario: str, n: int, *, provider: str, latency_ms: float, par
                 break
         (code, wall, cpu, rss, stdout, stderr), emu_cpu = min(runs, key=lambda r: (r[0][0] != expected, r[0][1]))
         floor = yaml_floor_s(manifests) if scenario == "validate" or scenario.startswith("plan") else None
+        emu_floor = emulator_floor_s(provider, latency_ms, parallelism, w, work) \
+            if scenario == "apply-create" and not profile else None
         stats = emu.stats() if emu else {}
         api = classify(stats)
         minimum = min_calls(scenario, w, PAGE_SIZE[provider])
@@ -438,6 +481,9 @@ def run_scenario(scenario: str, n: int, *, provider: str, latency_ms: float, par
             # the same files parsed by bare libyaml in this run: the ratio cancels the shared machine's noise
             "yaml_floor_s": round(floor, 3) if floor else None,
             "wall_over_yaml_floor": round(wall / floor, 2) if floor else None,
+            # apply-create: the same creates from a bare client against a fresh emulator, in this run
+            "emulator_floor_s": round(emu_floor, 3) if emu_floor else None,
+            "emulator_floor_over_ideal": round(emu_floor / ideal, 2) if emu_floor and ideal else None,
             "emulator_cpu_s": round(emu_cpu, 3), "exit_code": code, "expected_exit_code": expected,
             "ok": code == expected and (after in (None, 0)), "next_plan_exit_code": after,
             "changes": w.changes, "live_before": len(w.live), "seed": "direct" if seed else None,

@@ -48,6 +48,8 @@ def test_every_scenario_produces_a_well_formed_result():
     assert results["plan-1pct"]["api_calls"].get("get") == results["plan-1pct"]["min_api_calls"]["get"]
     assert results["apply-create"]["api_calls"]["create"] == 100
     assert results["apply-create"]["next_plan_exit_code"] == 0  # converged
+    # the same creates from a bare client against a fresh emulator, for the ratio beside the ideal
+    assert results["apply-create"]["emulator_floor_s"] > 0 and results["apply-create"]["emulator_floor_over_ideal"]
     assert results["apply-update-delete"]["api_calls"]["update"] == 100
     assert results["apply-update-delete"]["api_calls"]["delete"] == 10
     assert results["apply-update-delete"]["next_plan_exit_code"] == 0
