@@ -45,12 +45,12 @@ from typing import Any, Callable
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from .. import scope_rules
 from ..scope_rules import AIMABLE
-from .base import BadCursor, EmulatorConfig, JobClock, Store, new_id, now_iso, paginate
+from .base import BadCursor, EmulatorConfig, JobClock, JSONResponse, Store, new_id, now_iso, paginate
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100

@@ -52,10 +52,9 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .base import EmulatorConfig, Store, now_iso
+from .base import EmulatorConfig, JSONResponse, Store, now_iso
 
 CREDENTIAL_FIELDS = ("access_token", "refresh_token", "api_key")
 ROLES = ("admin", "member", "viewer")  # 002_identity.go: member_role enum

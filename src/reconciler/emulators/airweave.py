@@ -44,12 +44,12 @@ from typing import Any, Awaitable, Callable
 from croniter import croniter
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..providers import airweave_auth as auth_table
 from ..providers import airweave_configs as configs
-from .base import EmulatorConfig, JobClock, Store, new_id
+from .base import EmulatorConfig, JobClock, JSONResponse, Store, base_url, new_id
 
 PAGE_LIMIT_MAX = 1000
 PAGE_LIMIT_DEFAULT = 100
@@ -627,12 +627,10 @@ def create_app(config: EmulatorConfig) -> Starlette:
         return run
 
     routes = []
+    # starlette tries routes in order (a regex match each): the source-connection paths, which
+    # nearly every request asks, come first; no other path matches theirs, so no answer changes
     for prefix in ("", "/v1"):
         routes += [
-            Route(f"{prefix}/sources", endpoint(_list_sources), methods=["GET"]),
-            Route(f"{prefix}/sources/{{short_name}}", endpoint(_get_source), methods=["GET"]),
-            Route(f"{prefix}/collections", endpoint(_collections), methods=["GET", "POST"]),
-            Route(f"{prefix}/collections/{{readable_id}}", endpoint(_collection), methods=["GET", "PATCH", "DELETE"]),
             Route(f"{prefix}/source-connections", endpoint(_connections), methods=["GET", "POST"]),
             Route(f"{prefix}/source-connections/authorize/{{code}}", endpoint(_authorize, public=True),
                   methods=["GET"]),
@@ -642,6 +640,10 @@ def create_app(config: EmulatorConfig) -> Starlette:
             Route(f"{prefix}/source-connections/{{source_connection_id}}/jobs", endpoint(_jobs), methods=["GET"]),
             Route(f"{prefix}/source-connections/{{source_connection_id}}/jobs/{{job_id}}/cancel", endpoint(_cancel),
                   methods=["POST"]),
+            Route(f"{prefix}/sources", endpoint(_list_sources), methods=["GET"]),
+            Route(f"{prefix}/sources/{{short_name}}", endpoint(_get_source), methods=["GET"]),
+            Route(f"{prefix}/collections", endpoint(_collections), methods=["GET", "POST"]),
+            Route(f"{prefix}/collections/{{readable_id}}", endpoint(_collection), methods=["GET", "PATCH", "DELETE"]),
         ]
     app = Starlette(routes=routes)
     app.state.store = platform.store
@@ -721,7 +723,7 @@ async def _collection(request: Request, p: Airweave) -> Any:
 async def _connections(request: Request, p: Airweave) -> Any:
     if request.method == "POST":
         body = await _json_body(request)
-        return p.connection_view(p.create_connection(body, str(request.base_url)))
+        return p.connection_view(p.create_connection(body, base_url(request)))
     collection = request.query_params.get("collection")
     skip = _query_int(request, "skip", 0, 0, None)
     limit = _query_int(request, "limit", PAGE_LIMIT_DEFAULT, 1, p.page_max)

@@ -25,17 +25,17 @@ import socket
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+import orjson
 import uvicorn
+from starlette import responses
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 ADMIN_PREFIX = "/_emulator"
@@ -87,12 +87,81 @@ class EmulatorConfig:
     github_repos: dict[str, list[str]] | None = None
 
 
+def _plain(content: Any) -> bool:
+    """True when ``content`` holds only dicts, lists, strings, ints, booleans and None (exact types)."""
+    stack = [content]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is dict:
+            push(item.values())
+        elif kind is list:
+            push(item)
+        elif kind is not str and kind is not int and kind is not bool and item is not None:
+            return False
+    return True
+
+
+def json_bytes(content: Any) -> bytes:
+    """``content`` as starlette's JSONResponse encodes it, byte for byte, mostly by orjson.
+
+    json.dumps was a tenth of a create's CPU. For the plain types of :func:`_plain` orjson writes
+    the same bytes (compact separators, UTF-8 unescaped, the same escapes); anything else takes the
+    standard encoder, and with it every difference: floats (orjson writes ``1e-6`` and
+    ``0.0000999`` where Python writes ``1e-06`` and ``9.99e-05``, and NaN as null where starlette
+    refuses it), non-string keys, integers past 64 bits, lone surrogates, datetimes, enums, tuples,
+    subclasses. orjson runs first: on a cycle it raises where the walk would not end.
+    """
+    try:
+        payload = orjson.dumps(content)
+    except TypeError:  # orjson.JSONEncodeError; the standard encoder raises its own error or agrees
+        payload = None
+    if payload is None or not _plain(content):
+        return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None,
+                          separators=(",", ":")).encode("utf-8")
+    return payload
+
+
+class JSONResponse(responses.JSONResponse):
+    """starlette's JSONResponse, rendered by :func:`json_bytes` (the same bytes, less CPU)."""
+
+    def render(self, content: Any) -> bytes:
+        return json_bytes(content)
+
+
+_MISSING = object()
+_BASE_URLS: dict[tuple[Any, ...], str] = {}
+
+
+def base_url(request: Request) -> str:
+    """``str(request.base_url)``, remembered per the scope values starlette builds it from (scheme,
+    server, root paths, the first Host header): it made a URL object per call, a twentieth of an
+    Airweave create. Bounded: the Host header is the client's to vary."""
+    scope = request.scope
+    server = scope.get("server", _MISSING)
+    key = (scope.get("scheme", _MISSING), tuple(server) if isinstance(server, list) else server,
+           scope.get("root_path", _MISSING), scope.get("app_root_path", _MISSING), request.headers.get("host"))
+    url = _BASE_URLS.get(key)
+    if url is None:
+        if len(_BASE_URLS) >= 256:
+            _BASE_URLS.clear()
+        url = _BASE_URLS[key] = str(request.base_url)
+    return url
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """``str(uuid.uuid4())``: the same random bytes and version/variant bits, formatted without
+    building a UUID object (half the time; a create takes three)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Store:

@@ -48,13 +48,12 @@ from typing import Any, Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .. import scope_rules
 from ..scope_rules import CONNECTORS_API as TYPES
 from ..scope_rules import CONNECTORS_API_DEFAULTS as CONFIG_DEFAULTS
-from .base import BadCursor, EmulatorConfig, JobClock, Store, now_iso, paginate
+from .base import BadCursor, EmulatorConfig, JobClock, JSONResponse, Store, now_iso, paginate
 
 OAUTH_TYPES = frozenset(t for t, rules in TYPES.items() if rules.oauth)
 DEFAULT_LIMIT = 20

@@ -25,10 +25,9 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .base import ADMIN_PREFIX, EmulatorConfig, JobClock, Store, new_id, now_iso
+from .base import ADMIN_PREFIX, EmulatorConfig, JobClock, JSONResponse, Store, new_id, now_iso
 
 # provider -> (auth mode, [(sync name, default frequency, model)]); the first matching prefix wins
 CATALOGUE: list[tuple[str, str, list[tuple[str, str, str]]]] = [
