@@ -129,3 +129,56 @@ def test_cli_errors_in_files_workers_read_name_file_and_line(tmp_path):
     (root / "c5.yaml").write_text(text.replace("repo_nme", "repo_name"))
     r = run_cli("validate", str(root), env={"KEY": "k" * 20, "TOKEN": "t" * 20})
     assert r.code == 0, r.output
+
+
+@pytest.fixture
+def beside(monkeypatch):
+    """Forking allowed from a few bytes on, with work for the parent meanwhile."""
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 2)
+    monkeypatch.setattr(parallel, "MIN_BYTES_BESIDE", 1)
+    monkeypatch.setattr(parallel, "other_threads", lambda: False)
+
+
+def _parse_noting_pids(where: Path):  # type: ignore[no-untyped-def]
+    def parse(file: str):  # type: ignore[no-untyped-def]
+        with open(where / str(os.getpid()), "a") as fh:
+            fh.write(file + "\n")
+        return load_file(file)
+    return parse
+
+
+def test_meanwhile_runs_here_while_workers_parse_every_file(beside, baseline, tmp_path):
+    ran: list[int] = []
+    results = parallel.load_files(CORPUS, parse=_parse_noting_pids(tmp_path), meanwhile=lambda: ran.append(os.getpid()))
+    _same(results, baseline)
+    assert ran == [os.getpid()]
+    parsers = {int(p.name) for p in tmp_path.iterdir()}
+    assert parsers and os.getpid() not in parsers  # this process parsed nothing itself
+    assert sorted(f for p in tmp_path.iterdir() for f in p.read_text().split()) == sorted(CORPUS)
+
+
+def test_meanwhile_below_the_threshold_runs_first_then_everything_is_parsed_here(beside, baseline, tmp_path,
+                                                                                  monkeypatch):
+    monkeypatch.setattr(parallel, "MIN_BYTES_BESIDE", 10 ** 12)
+    monkeypatch.setattr(parallel, "MIN_BYTES_PER_WORKER", 10 ** 12)
+    order: list[str] = []
+
+    def parse(file: str):  # type: ignore[no-untyped-def]
+        order.append("parse")
+        return load_file(file)
+
+    _same(parallel.load_files(CORPUS, parse=parse, meanwhile=lambda: order.append("meanwhile")), baseline)
+    assert order == ["meanwhile"] + ["parse"] * len(CORPUS)
+
+
+def test_with_meanwhile_a_worker_that_dies_costs_only_time(beside, baseline):
+    parent = os.getpid()
+
+    def dying(file: str):  # type: ignore[no-untyped-def]
+        if os.getpid() != parent:
+            os._exit(9)
+        return load_file(file)
+
+    ran: list[int] = []
+    _same(parallel.load_files(CORPUS, parse=dying, meanwhile=lambda: ran.append(1)), baseline)
+    assert ran == [1]

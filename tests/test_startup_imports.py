@@ -67,3 +67,31 @@ def test_validate_does_not_load_httpx(tmp_path):
                "os._exit = exit_\n"
                "cli.main()")
     assert out.splitlines()[-1] == "0 []", out
+
+
+def test_plan_imports_the_engine_while_a_reader_process_parses_the_manifests(tmp_path, emulator):
+    """``reconcile plan`` and ``apply`` import what talks to platforms (the engine, the executor,
+    httpx) during the manifests' parse, in this process, while a reader process parses: not before."""
+    body = "".join(f"  c-{i:04d}:\n    provider: aw\n    source: github\n    target: docs-x1\n"
+                   f"    scope: {{repo_name: org/r{i}}}\n    credentials:\n      personal_access_token: ${{K}}\n"
+                   for i in range(400))  # ~50 KB: above parallel.MIN_BYTES_BESIDE
+    emu = emulator("airweave", targets=["docs-x1"])
+    (tmp_path / "m.yaml").write_text(f"version: 1\nproviders:\n  aw:\n    type: airweave\n    url: {emu.url}\n"
+                                     "    api_key: ${K}\nconnectors:\n" + body)
+    out = _run("import sys, os; os.environ.update(K='test-key')\n"
+               f"sys.argv = ['reconcile', 'plan', {str(tmp_path)!r}]\n"
+               "from reconciler.manifest import parallel\n"
+               "real = parallel.load_files\n"
+               "heavy = ('httpx', 'reconciler.engine', 'reconciler.apply.executor')\n"
+               "def load_files(files, **kw):\n"
+               "    print('before', [m for m in heavy if m in sys.modules], kw.get('meanwhile') is not None, flush=True)\n"
+               "    got = real(files, **kw)\n"
+               "    print('after', [m for m in heavy if m in sys.modules], flush=True)\n"
+               "    return got\n"
+               "parallel.load_files = load_files\n"
+               "from reconciler.manifest import loader; loader.load_files = load_files\n"
+               "from reconciler import cli\n"
+               "cli.main()")
+    lines = out.splitlines()
+    assert "before [] True" in lines, out
+    assert "after ['httpx', 'reconciler.engine', 'reconciler.apply.executor']" in lines, out

@@ -2,21 +2,28 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import sys
 from contextlib import ExitStack
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from .. import api, console
-from ..api import PlanOptions
-from ..engine import Engine
-from ..http import env_seconds
+from .. import console
 from ..manifest import load
 from ..manifest.parallel import Beside
 from ..model import Manifest
+from ..plan.targeting import Selection
 from ..state import read_ahead
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+# What a command that talks to platforms needs once its manifests are loaded (the engine, the
+# executor, httpx: ~40 ms of imports), imported by this process while a reader process parses them:
+# the command modules import it only where they use it, never at their top
+NEXT = "reconciler.api"
 
 
 def manifest_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -48,8 +55,8 @@ def change_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return target_option(fn)
 
 
-def selection(targets: tuple[str, ...] = (), replace: tuple[str, ...] = (), destroy: bool = False) -> api.Selection:
-    return api.Selection(tuple(targets), tuple(replace), destroy)
+def selection(targets: tuple[str, ...] = (), replace: tuple[str, ...] = (), destroy: bool = False) -> Selection:
+    return Selection(tuple(targets), tuple(replace), destroy)
 
 
 def load_manifest(path: str, *, sandbox: bool, state_path: str | None = None, read_state_ahead: bool = True) -> Manifest:
@@ -60,7 +67,11 @@ def load_manifest(path: str, *, sandbox: bool, state_path: str | None = None, re
         from ..sandbox import SandboxEnv
 
         return load(path, env=SandboxEnv())
-    return load(path, beside=read_ahead(path, state_path, Beside) if read_state_ahead else None)
+    return load(path, beside=read_ahead(path, state_path, Beside) if read_state_ahead else None, meanwhile=_import_next)
+
+
+def _import_next() -> None:
+    importlib.import_module(NEXT)
 
 
 DEFAULT_TIMEOUT = 30.0
@@ -68,13 +79,17 @@ DEFAULT_TIMEOUT = 30.0
 
 def http_timeout() -> float:
     """Seconds each HTTP call may take (connect, read, write): ``RECONCILE_HTTP_TIMEOUT``, default 30."""
+    from ..http import env_seconds
+
     return env_seconds("RECONCILE_HTTP_TIMEOUT", DEFAULT_TIMEOUT, 3600, zero=False)
 
 
 def open_engine(stack: ExitStack, manifest: Manifest, *, sandbox: bool, state_path: str | None,
                 parallelism: int) -> Engine:
     """An engine over the (possibly sandboxed) manifest, closed with ``stack``; progress on stderr."""
-    options = PlanOptions(state_path=state_path, parallelism=parallelism, sandbox=sandbox, timeout=http_timeout())
+    from .. import api
+
+    options = api.PlanOptions(state_path=state_path, parallelism=parallelism, sandbox=sandbox, timeout=http_timeout())
     return api.open_engine(stack, manifest, options, console.progress)
 
 

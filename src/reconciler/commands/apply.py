@@ -5,18 +5,20 @@ import json
 import sys
 from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .. import console, planfile
-from ..apply import ApplyReport, Executor
-from ..api import make_plan, replan_unchanged
 from ..errors import ReconcileError
 from ..plan.model import FORMAT_VERSION, ActionKind, Plan
 from ..plan.render import render_text
 from ..state import holder_description
 from ._common import (change_options, colour_stdout, interactive, load_manifest, manifest_options, open_engine,
                       selection)
+
+if TYPE_CHECKING:
+    from ..apply import ApplyReport
 
 
 def _read_planfile(path: str) -> dict | None:
@@ -77,6 +79,10 @@ def command(target: str, yes: bool, max_deletes: int | None, lock_timeout: float
         raise ReconcileError("non-interactive apply needs --yes, or a saved plan (`reconcile plan PATH -o plan.json` "
                              "then `reconcile apply plan.json`); nothing was changed")
     manifest = load_manifest(path, sandbox=sandbox, state_path=state_path)
+    # imported while the manifests were parsed (_common.NEXT), not at this module's top
+    from ..api import make_plan, replan_unchanged
+    from ..apply import Executor
+
     with ExitStack() as stack:
         engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
         stack.enter_context(engine.backend.lock(timeout=lock_timeout, holder=holder_description()))

@@ -7,7 +7,6 @@ from contextlib import ExitStack
 import click
 
 from .. import console, planfile
-from ..api import make_plan
 from ..plan.render import render_json, render_markdown, render_text
 from ._common import change_options, colour_stdout, load_manifest, manifest_options, open_engine, selection
 
@@ -27,6 +26,8 @@ def command(path: str, out: str | None, fmt: str, detailed_exitcode: bool, full_
     """Show what `apply` would change; change nothing."""
     chosen = selection(targets, replace, destroy)
     manifest = load_manifest(path, sandbox=sandbox, state_path=state_path)
+    from ..api import make_plan  # imported while the manifests were parsed (_common.NEXT)
+
     with ExitStack() as stack:
         engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
         plan, _ctx = make_plan(engine, chosen)

@@ -6,7 +6,7 @@ typed model is built only when there are none. Nothing here touches the network.
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from typing import Callable, Mapping
 
 from .._gc import paused
 from ..errors import Diagnostic, ManifestError
@@ -21,25 +21,26 @@ from .parallel import Beside, load_files
 
 
 def load(path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None, resolve_env: bool = True,
-         beside: Beside | None = None) -> Manifest:
+         beside: Beside | None = None, meanwhile: Callable[[], None] | None = None) -> Manifest:
     """Load, validate and resolve the manifests at PATH (a file or a directory tree).
 
     ``env`` defaults to ``os.environ``. With ``resolve_env=False`` (``validate --no-env``) the
     environment is not read: references are checked for syntax only, and secrets hold an empty
     placeholder. Raises :class:`ManifestError` carrying every diagnostic found. ``beside``: a job
-    for a manifest reader process to run while the manifests are checked (``parallel.Beside``).
+    for a manifest reader process to run while the manifests are checked (``parallel.Beside``);
+    ``meanwhile``: work for this process while reader processes parse (``parallel.load_files``).
     """
     with paused():
-        return _load(path, env, resolve_env, beside)
+        return _load(path, env, resolve_env, beside, meanwhile)
 
 
 def _load(path: str | os.PathLike[str], env: Mapping[str, str] | None, resolve_env: bool,
-          beside: Beside | None) -> Manifest:
+          beside: Beside | None, meanwhile: Callable[[], None] | None) -> Manifest:
     root = os.fspath(path)
     environment: Mapping[str, str] = os.environ if env is None else env
     files, diagnostics = manifest_files(root)
     documents: list[ResolvedDocument] = []
-    for file, (doc, problems) in zip(files, load_files(files, beside=beside)):
+    for file, (doc, problems) in zip(files, load_files(files, beside=beside, meanwhile=meanwhile)):
         diagnostics += problems
         if doc is not None and not _looks_like_a_manifest(doc.data) and file != root:
             diagnostics.append(Diagnostic(

@@ -29,6 +29,8 @@ from .yaml_loader import Document, load_file
 log = logging.getLogger("reconciler.manifest")
 Result = tuple[Document | None, list[Diagnostic]]
 MIN_BYTES_PER_WORKER = 256 * 1024  # about 1,000 connectors: below it, a fork costs more than it saves
+# with other work for this process meanwhile, a worker pays from a few milliseconds of parsing
+MIN_BYTES_BESIDE = 32 * 1024
 MAX_WORKERS = 8
 
 
@@ -82,20 +84,37 @@ class Beside:
 
 
 def load_files(files: list[str], *, parse: Callable[[str], Result] = load_file,
-               beside: Beside | None = None) -> list[Result]:
-    """``[parse(f) for f in files]``, the same results in the same order, on several cores when it pays."""
+               beside: Beside | None = None, meanwhile: Callable[[], None] | None = None) -> list[Result]:
+    """``[parse(f) for f in files]``, the same results in the same order, on several cores when it pays.
+
+    ``meanwhile`` runs once in this process: while reader processes parse every file (this one
+    then parses none), where there are enough bytes for that to pay (``MIN_BYTES_BESIDE``), else
+    before the files are parsed here. A command passes the imports it needs next."""
     workers = min(usable_cores(), MAX_WORKERS)
-    if workers < 2 or len(files) < 2 or not hasattr(os, "fork") or other_threads():
+    can_fork = workers >= 2 and hasattr(os, "fork") and not other_threads()
+    if meanwhile is not None:
+        if can_fork and files and sum(_size(f) for f in files) >= MIN_BYTES_BESIDE:
+            return _load_in_workers(files, shares(files, workers), parse, beside, meanwhile)
+        meanwhile()
+    if not can_fork or len(files) < 2:
         return [parse(f) for f in files]
     parts = shares(files, workers)
     if len(parts) < 2:
         return [parse(f) for f in files]
-    log.info("reading %d manifest files in %d processes", len(files), len(parts))
+    return _load_in_workers(files, parts, parse, beside, None)
+
+
+def _load_in_workers(files: list[str], parts: list[list[int]], parse: Callable[[str], Result],
+                     beside: Beside | None, meanwhile: Callable[[], None] | None) -> list[Result]:
+    """The files of ``parts`` parsed by forked workers, one part each, but the first part, which this
+    process parses itself, unless it has ``meanwhile`` to run instead."""
+    forked = parts if meanwhile is not None else parts[1:]
+    log.info("reading %d manifest files in %d processes", len(files), len(forked) + (meanwhile is None))
     results: list[Result | None] = [None] * len(files)
     children: list[tuple[int, object, list[int], int | None]] = []
     collected: set[int] = set()
     try:
-        for n, part in enumerate(parts[1:]):
+        for n, part in enumerate(forked):
             out = tempfile.TemporaryFile()
             job = beside if n == 0 else None
             side = tempfile.TemporaryFile() if job else None
@@ -107,8 +126,11 @@ def load_files(files: list[str], *, parse: Callable[[str], Result] = load_file,
                 os.close(signal_w)
                 job._child = (pid, side)
             children.append((pid, out, part, ready))
-        for i in parts[0]:
-            results[i] = parse(files[i])
+        if meanwhile is not None:
+            meanwhile()
+        else:
+            for i in parts[0]:
+                results[i] = parse(files[i])
         for pid, out, part, ready in children:
             got = _collect(pid, out) if ready is None else _collect_signalled(ready, out)
             if ready is None:
