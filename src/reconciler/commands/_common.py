@@ -67,7 +67,8 @@ def load_manifest(path: str, *, sandbox: bool, state_path: str | None = None, re
         from ..sandbox import SandboxEnv
 
         return load(path, env=SandboxEnv())
-    return load(path, beside=read_ahead(path, state_path, Beside) if read_state_ahead else None, meanwhile=_import_next)
+    return load(path, beside=read_ahead(path, state_path, Beside) if read_state_ahead else None,
+                meanwhile=_import_next if NEXT not in sys.modules else None)  # else a reader would not pay
 
 
 def _import_next() -> None:

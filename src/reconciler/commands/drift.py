@@ -14,7 +14,6 @@ import click
 
 from .. import console
 from ..plan.render import render_json, render_markdown, render_text
-from ..api import make_plan
 from ..state import holder_description
 from ._common import colour_stdout, load_manifest, manifest_options, open_engine, selection, target_option
 
@@ -31,6 +30,8 @@ def command(path: str, fmt: str, lock_timeout: float | None, targets: tuple[str,
             state_path: str | None, parallelism: int) -> None:
     """Check live connectors against the manifests; exit 2 when they drifted (0 in sync, 1 error)."""
     manifest = load_manifest(path, sandbox=sandbox, state_path=state_path)
+    from ..api import make_plan  # imported while the manifests were parsed (_common.NEXT)
+
     with ExitStack() as stack:
         engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
         if lock_timeout is not None:
