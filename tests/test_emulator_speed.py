@@ -227,3 +227,27 @@ def test_airweave_answers_are_starlettes_bytes_over_http(emulator):
         expected = responses.JSONResponse(json.loads(response.content), status_code=response.status_code)
         assert response.content == expected.body, response.request.url
         assert response.headers["content-length"] == str(len(expected.body))
+
+
+def _uuid_of_path_as_before(raw):
+    """What Airweave's path check answered before its fast path: the UUID's canonical text, or 422."""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        return "422"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.uuids().map(str) | st.uuids().map(lambda u: str(u).upper()) | st.uuids().map(lambda u: "{%s}" % u)
+       | st.uuids().map(lambda u: u.hex) | st.uuids().map(lambda u: f"urn:uuid:{u}") | st.text(max_size=40)
+       | st.uuids().map(lambda u: f"{u}\n") | st.uuids().map(lambda u: f" {u}"))
+def test_airweave_path_ids_read_as_before(raw):
+    from reconciler.emulators import airweave
+
+    request = Request({"type": "http", "path_params": {"source_connection_id": raw}})
+    try:
+        answer = airweave._path_uuid(request, "source_connection_id")
+    except airweave.ApiError as exc:
+        assert exc.status == 422
+        answer = "422"
+    assert answer == _uuid_of_path_as_before(raw)
