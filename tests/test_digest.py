@@ -53,3 +53,21 @@ def test_the_digest_beside_the_listings_gives_up_the_gil_promptly(tmp_path: Path
     plan, _ctx = engine.plan()
     assert seen == [min(before, 0.0005)] and sys.getswitchinterval() == before
     assert [a.kind.value for a in plan.actions] == ["create"]
+
+
+def test_plans_in_the_window_at_once_put_the_interval_back_as_it_was():
+    """The switch interval is the process's: two plans overlapping in their window (library callers
+    in threads) leave it as it was before the first, whichever ends first."""
+    import sys
+
+    from reconciler.engine import _prompt_switching
+
+    before = sys.getswitchinterval()
+    first, second = _prompt_switching(), _prompt_switching()
+    first.__enter__()
+    second.__enter__()
+    assert sys.getswitchinterval() == min(before, 0.0005)
+    first.__exit__(None, None, None)
+    assert sys.getswitchinterval() == min(before, 0.0005)  # the second is still in its window
+    second.__exit__(None, None, None)
+    assert sys.getswitchinterval() == before

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ class Context:
 
 # how often a thread computing gives up the GIL to one waiting for it, while the listings start
 _START_SWITCH_INTERVAL = 0.0005
+_switching = threading.Lock()
+_switching_plans: list[float] = []  # the interval before the first of the plans in that window
 
 
 @contextmanager
@@ -57,13 +60,22 @@ def _prompt_switching() -> Iterator[None]:
     several times before its request is out (a progress line, a pool's start, the connect, the
     send), and against a computing thread each take can wait out a switch interval (5 ms by
     default): 10-14 ms before the first call of a plan of 1,000 connectors. For that window, a
-    tenth of it (set before the threads start: one already waiting keeps the interval it began with)."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, _START_SWITCH_INTERVAL))
+    tenth of it (set before the threads start: one already waiting keeps the interval it began with).
+    The interval is the process's: plans in that window at once (the library, in threads) share the
+    change, and the last one out puts back what was there before the first."""
+    with _switching:
+        if not _switching_plans:
+            _switching_plans.append(sys.getswitchinterval())
+            sys.setswitchinterval(min(_switching_plans[0], _START_SWITCH_INTERVAL))
+        else:
+            _switching_plans.append(_switching_plans[0])
     try:
         yield
     finally:
-        sys.setswitchinterval(before)
+        with _switching:
+            before = _switching_plans.pop()
+            if not _switching_plans:
+                sys.setswitchinterval(before)
 
 
 class Engine:
