@@ -46,22 +46,21 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def document_text(doc: dict) -> str:
-    """The state file's text: JSON indented two spaces, keys sorted. orjson writes it (C; the
+def _json(doc: dict, *, indent: bool) -> str:
+    """DOC as JSON, keys sorted, indented two spaces or on one line. orjson writes it (C; the
     standard encoder indents in pure Python: 40 ms for 1,000 entries, there at the end of every
     apply); the standard one where orjson refuses a value (an integer beyond 64 bits, a lone
-    surrogate). The two agree byte for byte on ASCII; orjson leaves other text unescaped (UTF-8)."""
+    surrogate). The two agree byte for byte on ASCII indented; orjson leaves other text unescaped
+    (UTF-8), and writes one line without spaces after separators."""
     try:
-        return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | (orjson.OPT_INDENT_2 if indent else 0)).decode()
     except TypeError:
-        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+        return json.dumps(doc, indent=2 if indent else None, sort_keys=True)
 
 
-def _record_line(record: dict) -> str:
-    try:
-        return orjson.dumps(record, option=orjson.OPT_SORT_KEYS).decode()
-    except TypeError:
-        return json.dumps(record, sort_keys=True)
+def document_text(doc: dict) -> str:
+    """The state file's text."""
+    return _json(doc, indent=True) + "\n"
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -209,7 +208,7 @@ class FileBackend(StateBackend):
         """Write one record whole (the caller holds the write lock); its number, for :meth:`_sync`."""
         if self._state is None:
             self.load()
-        data = (redact.scrub(_record_line(record)) + "\n").encode()
+        data = (redact.scrub(_json(record, indent=False)) + "\n").encode()
         try:
             fd = self._open_journal()
         except OSError as exc:
@@ -468,4 +467,3 @@ def read_ahead(path: Path, beside_factory: Callable[[Callable[[], object]], Any]
     beside = beside_factory(job)
     _read_ahead[_key(path)] = beside
     return beside
-
