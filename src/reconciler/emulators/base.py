@@ -531,9 +531,8 @@ def serve_forever(type_name: str, config: EmulatorConfig, host: str, port: int, 
     is then true (a busy port fails at the bind, before anything is printed)."""
     app = build(type_name, config)
     logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)
-    if sock is None:  # uvicorn binds; its run() picks uvloop the same way (loop="auto")
-        uvicorn.run(app, host=host, port=port, http="httptools", log_level="warning", access_log=False,
-                    lifespan="off")
+    if sock is None:  # uvicorn binds; its Server.run() picks uvloop the same way (loop="auto")
+        uvicorn.Server(uvicorn_config(app, host=host, port=port, log_level="warning")).run()
         return
     server = uvicorn.Server(uvicorn_config(app, log_level="warning"))
     if ready is not None:
