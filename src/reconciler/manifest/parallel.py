@@ -7,7 +7,8 @@ the parent, busy with its own share, reads). Only parsing happens there: environ
 secrets and every check stay in the parent. The first worker may then run one read-only job
 (:class:`Beside`: a command has it read the state) while the parent checks the manifests. A
 worker that fails in any way (killed, out of memory, a pickling error) costs nothing but time:
-the parent parses its share itself.
+the parent parses its share itself. A worker also judges the cron texts of its share
+(:func:`~.cron.judge_texts`), so that the parent, busy importing meanwhile, never starts croniter.
 
 Forking is done only where it is safe and pays: on a POSIX system with more than one usable core,
 with no other thread running (a fork copies a lock another thread may hold), and for enough bytes
@@ -24,6 +25,7 @@ import threading
 from typing import Callable
 
 from ..errors import Diagnostic
+from . import cron
 from .yaml_loader import Document, load_file
 
 log = logging.getLogger("reconciler.manifest")
@@ -132,7 +134,7 @@ def _load_in_workers(files: list[str], parts: list[list[int]], parse: Callable[[
             for i in parts[0]:
                 results[i] = parse(files[i])
         for pid, out, part, ready in children:
-            got = _collect(pid, out) if ready is None else _collect_signalled(ready, out)
+            got = _share(_collect(pid, out) if ready is None else _collect_signalled(ready, out))
             if ready is None:
                 collected.add(pid)
             elif got is None:  # the worker died before its share was written: no job result either
@@ -165,7 +167,9 @@ def _work(out, files: list[str], parse: Callable[[str], Result], job: Beside | N
         # Ctrl-C reaches the whole process group: the worker just dies, the parent reports it
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        pickle.dump([parse(f) for f in files], out, protocol=pickle.HIGHEST_PROTOCOL)
+        results = [parse(f) for f in files]
+        verdicts = cron.judge_texts(doc.data for doc, _problems in results if doc is not None)
+        pickle.dump([results, verdicts], out, protocol=pickle.HIGHEST_PROTOCOL)
         out.flush()
         if job is not None and signal_w is not None:
             os.write(signal_w, b"1")  # the share is written: the parent reads it while the job runs
@@ -181,7 +185,15 @@ def _work(out, files: list[str], parse: Callable[[str], Result], job: Beside | N
         os._exit(code)  # never the parent's atexit handlers, buffered output or finally blocks
 
 
-def _collect_signalled(ready: int, out) -> list[Result] | None:  # type: ignore[no-untyped-def]
+def _share(got: list | None) -> list[Result] | None:
+    """A worker's results, its cron verdicts learnt."""
+    if got is None or len(got) != 2 or not isinstance(got[0], list):
+        return None
+    cron.learn(got[1])
+    return got[0]
+
+
+def _collect_signalled(ready: int, out) -> list | None:  # type: ignore[no-untyped-def]
     """The share of a worker that goes on with a job: read once it says the share is written."""
     def written() -> bool:
         return os.read(ready, 1) == b"1"  # b"": it died first
@@ -192,7 +204,7 @@ def _collect_signalled(ready: int, out) -> list[Result] | None:  # type: ignore[
         os.close(ready)
 
 
-def _collect(pid: int, out) -> list[Result] | None:  # type: ignore[no-untyped-def]
+def _collect(pid: int, out) -> list | None:  # type: ignore[no-untyped-def]
     def exited() -> bool:
         _, status = os.waitpid(pid, 0)
         return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
@@ -200,7 +212,7 @@ def _collect(pid: int, out) -> list[Result] | None:  # type: ignore[no-untyped-d
     return _unpickled(out, exited)
 
 
-def _unpickled(out, done: Callable[[], bool]) -> list[Result] | None:  # type: ignore[no-untyped-def]
+def _unpickled(out, done: Callable[[], bool]) -> list | None:  # type: ignore[no-untyped-def]
     """What a worker pickled into OUT, once ``done()`` says it finished writing; None if it failed."""
     try:
         if not done():

@@ -4,16 +4,12 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from datetime import datetime
-from functools import lru_cache
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from croniter import croniter
-from croniter.croniter import CroniterBadDateError
-
 from ..errors import Diagnostic
 from ..hosts import allow_entry, is_loopback
+from . import cron as crons
 from .durations import parse_duration
 from .merge import Entry, Merged
 from .schema import show, suggest
@@ -25,22 +21,6 @@ MAX_EVERY = 366 * 86400
 # fields whose text becomes part of a URL path on some platform
 _PATH_FIELDS = ("target", "member", "source")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-@lru_cache(maxsize=4096)
-def _cron_valid(cron: str) -> bool:
-    # thousands of connectors share a handful of schedules; croniter parses slowly
-    return croniter.is_valid(cron)
-
-
-@lru_cache(maxsize=4096)
-def _cron_fires(cron: str) -> bool:
-    """Whether a valid cron ever fires (``0 0 31 2 *``, February 31st, never does)."""
-    try:
-        croniter(cron, datetime(2000, 1, 1)).get_next(datetime)
-    except (CroniterBadDateError, ValueError, OverflowError):
-        return False
-    return True
 
 
 def check(merged: Merged, root: str | None = None) -> list[Diagnostic]:
@@ -210,10 +190,10 @@ def _schedule(entry: Entry, path: tuple[str, ...], schedule: dict[str, Any], *, 
             yield Diagnostic(f"cron {cron!r} has {len(fields)} fields; write exactly 5 "
                              "(minute hour day-of-month month day-of-week), like \"0 */6 * * *\"",
                              entry.location(path + ("cron",)))
-        elif not _cron_valid(cron):
+        elif not (judged := crons.verdict(cron)).valid:
             yield Diagnostic(f"cron {cron!r} is not a valid cron expression; write 5 fields like \"0 */6 * * *\"",
                              entry.location(path + ("cron",)))
-        elif not _cron_fires(cron):
+        elif not judged.fires:
             yield Diagnostic(f"cron {cron!r} never fires (no such date: check day-of-month against month); "
                              "write a date that exists, or schedule: {manual: true}", entry.location(path + ("cron",)))
         elif nango and _plain_interval(fields) is None:
