@@ -1,5 +1,6 @@
-"""The file backend's group commit: parallel writers share fsyncs, and still every put returns only
-once its own record is on disk (an fsync that began after the record was written has ended)."""
+"""The file backend's journal syncs: every put returns only once its own record is on disk (an fsync
+that began after the record was written has ended). Where the disk syncs slowly, parallel writers
+share fsyncs (group commit); where it syncs fast, each writer syncs at once under the write lock."""
 from __future__ import annotations
 
 import errno
@@ -57,6 +58,49 @@ def test_every_put_returns_after_an_fsync_that_covers_its_record(tmp_path, monke
     assert calls[0] < 200  # writers shared fsyncs
     backend.flush()
     assert set(FileBackend(tmp_path / "state.json").load().entries) == set(ends)
+
+
+def _timed_fsync(monkeypatch, backend: FileBackend, seconds: float, log: list[tuple[int, bool]]) -> None:
+    """fsync as a disk that takes ``seconds``; each call logs the journal's size and whether some
+    writer held the backend's write lock (in a group commit, a writer may or may not)."""
+    def fsync(fd: int) -> None:
+        log.append((os.fstat(fd).st_size, backend._write_lock.locked()))
+        time.sleep(seconds)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+def _journal_ends(path) -> list[int]:
+    lines = path.read_bytes().splitlines(keepends=True)
+    return [sum(len(line) for line in lines[:k + 1]) for k in range(len(lines))]
+
+
+def test_on_a_disk_that_synced_the_probe_fast_every_writer_syncs_its_record_at_once(tmp_path, monkeypatch):
+    backend = FileBackend(tmp_path / "state.json")
+    backend.load()
+    log: list[tuple[int, bool]] = []
+    _timed_fsync(monkeypatch, backend, 0.0, log)
+    backend.check_writable()
+    log.clear()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: backend.put(entry(i)), range(200)))
+    # one fsync per record, right after it was written, under the write lock
+    assert log == [(end, True) for end in _journal_ends(tmp_path / "state.json.journal")]
+
+
+@pytest.mark.parametrize("probed", [True, False])
+def test_on_a_slow_disk_or_unprobed_the_writers_share_fsyncs(tmp_path, monkeypatch, probed):
+    backend = FileBackend(tmp_path / "state.json")
+    backend.load()
+    log: list[tuple[int, bool]] = []
+    _timed_fsync(monkeypatch, backend, 0.005, log)
+    if probed:
+        backend.check_writable()
+        assert backend._probe_fsync_s >= 0.005
+    log.clear()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: backend.put(entry(i)), range(100)))
+    assert len(log) < 100
 
 
 def test_a_failed_fsync_fails_that_write_and_every_later_one_until_the_journal_is_reopened(tmp_path, monkeypatch):
