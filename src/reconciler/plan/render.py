@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
+from json.encoder import encode_basestring
 from typing import Any
 
 import click
@@ -30,6 +31,8 @@ _dump = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 def _value(v: Any) -> str:
+    if v.__class__ is str:  # most values: what _dump writes for a string, without the encoder's method call
+        return SENSITIVE if v == SENSITIVE else encode_basestring(redact.mask_env(v))
     if v == SENSITIVE:
         return SENSITIVE
     return _dump(redact.mask_env(v))
@@ -48,23 +51,29 @@ def plan_document(plan: Plan) -> dict[str, Any]:
     return doc
 
 
-def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
+def _flatten(prefix: str, value: Any, out: list[tuple[str, Any]]) -> None:
+    """Append (dotted path, leaf value) for VALUE to OUT."""
     if isinstance(value, dict) and value:
-        out = []
         for k, v in value.items():
-            out.extend(_flatten(f"{prefix}.{k}" if prefix else str(k), v))
-        return out
-    return [(prefix, value)]
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out.append((prefix, value))
 
 
 def _change_lines(action: Action) -> list[tuple[str, str, str]]:
     """(symbol, path, text) for each changed field of an action."""
     rows: list[tuple[str, str, str]] = []
+    if action.kind is ActionKind.CREATE:
+        for ch in action.changes:
+            after = ch.after
+            if isinstance(after, dict) and after:
+                leaves: list[tuple[str, Any]] = []
+                _flatten(ch.path, after, leaves)
+                rows += [("+", path, SENSITIVE if ch.sensitive else _value(v)) for path, v in leaves]
+            else:  # most fields: one line, no walk
+                rows.append(("+", ch.path, SENSITIVE if ch.sensitive else _value(after)))
+        return rows
     for ch in action.changes:
-        if action.kind is ActionKind.CREATE:
-            for path, v in _flatten(ch.path, ch.after):
-                rows.append(("+", path, _value(SENSITIVE if ch.sensitive else v)))
-            continue
         in_words = bool(ch.note) and ch.top in ("schedule", "syncs") and (
             isinstance(ch.before, dict) or isinstance(ch.after, dict))
         if ch.sensitive:
@@ -89,13 +98,22 @@ def _change_lines(action: Action) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _same(text: str) -> str:
+    return text
+
+
 def render_text(plan: Plan, *, colour: bool = False, detailed: bool = True) -> str:
-    # names, scope keys and values are untrusted: escaped before styling, so only our colours remain
+    # names, scope keys and values are untrusted: escaped before styling, so only our colours remain.
+    # Plain text is escaped once, whole, at the end: escaping maps each character on its own and
+    # keeps the newlines the lines are joined with, so it is the same text as escaping line by line
+    # (8,000 calls for 1,000 creates)
     def paint(text: str, symbol: str) -> str:
-        return click.style(escape(text), fg=_COLOUR.get(symbol)) if colour else escape(text)
+        return click.style(escape(text), fg=_COLOUR.get(symbol)) if colour else text
 
     def bold(text: str) -> str:
-        return click.style(escape(text), bold=True) if colour else escape(text)
+        return click.style(escape(text), bold=True) if colour else text
+
+    esc = escape if colour else _same
 
     lines: list[str] = []
     s = plan.summary()
@@ -103,34 +121,35 @@ def render_text(plan: Plan, *, colour: bool = False, detailed: bool = True) -> s
     lines.append(f"reconcile plan: {len(plan.providers)} provider{'s' if len(plan.providers) != 1 else ''}, "
                  f"{total} connector{'s' if total != 1 else ''} ({s['unchanged']} unchanged)")
     for old, new in plan.moved:
-        lines += ["", escape(f"  # {old} has moved to {new} (the state entry is renamed; the live object is kept, not recreated)")]
+        lines += ["", esc(f"  # {old} has moved to {new} (the state entry is renamed; the live object is kept, not recreated)")]
     for action in plan.actions:
         if not action.changes_something:
             continue
-        symbol = SYMBOLS[action.kind] if action.kind is not ActionKind.NOOP else "~"
-        headline = _HEADLINE[action.kind]
-        if action.adopt and action.kind is ActionKind.UPDATE:
+        kind = action.kind
+        symbol = SYMBOLS[kind] if kind is not ActionKind.NOOP else "~"
+        headline = _HEADLINE[kind]
+        if action.adopt and kind is ActionKind.UPDATE:
             headline = "will be adopted and updated in place"
-        reason = f" ({action.reason})" if action.reason and action.kind is not ActionKind.CREATE else ""
+        reason = f" ({action.reason})" if action.reason and kind is not ActionKind.CREATE else ""
         lines += ["", bold(f"  # {action.address} {headline}{reason}")]
-        rows = _change_lines(action) if detailed else []
-        if action.kind is ActionKind.DELETE:
-            lines.append(paint(f"{symbol:>3} connector {_value(action.name)} {{ id = {_value(action.live_id)} }}", symbol))
-            continue
+        rows = _change_lines(action) if detailed and kind is not ActionKind.DELETE else None
         if not rows:
             lines.append(paint(f"{symbol:>3} connector {_value(action.name)} {{ id = {_value(action.live_id)} }}", symbol))
             continue
         lines.append(paint(f"{symbol:>3} connector {_value(action.name)} {{", symbol))
-        credentials_line = action.kind is not ActionKind.CREATE and action.has_credentials \
+        credentials_line = kind is not ActionKind.CREATE and action.has_credentials \
             and not any(c.path == "credentials" for c in action.changes)
         width = max([len(p) for _, p, _ in rows] + ([len("credentials")] if credentials_line else []))
-        for sym, path, text in rows:
-            lines.append(paint(f"      {sym} {path:<{width}} = {text}", sym))
+        # ljust: what {path:<{width}} gives a string, without parsing a format spec per line
+        if colour:
+            lines += [paint(f"      {sym} {path.ljust(width)} = {text}", sym) for sym, path, text in rows]
+        else:
+            lines += [f"      {sym} {path.ljust(width)} = {text}" for sym, path, text in rows]
         if credentials_line:
             lines.append(f"        {'credentials':<{width}} = {SENSITIVE}")
         lines.append("    }")
     for name in plan.forgotten:
-        lines += ["", escape(f"  # {name} is gone from the platform and from the manifests: it leaves the state")]
+        lines += ["", esc(f"  # {name} is gone from the platform and from the manifests: it leaves the state")]
     by_provider: dict[str, list[str]] = defaultdict(list)
     for u in plan.unmanaged:
         by_provider[u.provider].append(u.label + (" [marked managed-by connector-reconciler: another state?]" if u.marked else ""))
@@ -143,7 +162,8 @@ def render_text(plan: Plan, *, colour: bool = False, detailed: bool = True) -> s
         lines += ["", paint(f"  ! warning: {warning}", "!")]
     lines.append("")
     lines.append(bold(summary_line(plan)))
-    return redact.scrub("\n".join(lines))
+    text = "\n".join(lines)
+    return redact.scrub(text if colour else escape(text))
 
 
 def summary_line(plan: Plan) -> str:
