@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from reconciler.state.file import FileBackend, document_text
+from reconciler.state.file import FileBackend, document_bytes, document_text
 from reconciler.state.model import StateEntry
 
 
@@ -28,6 +28,7 @@ def test_ascii_documents_read_as_the_standard_encoder_wrote_them(doc):
 ])
 def test_every_document_reads_back_as_it_was(doc):
     assert json.loads(document_text(doc)) == doc
+    assert document_bytes(doc) == document_text(doc).encode()  # what the compaction writes
 
 
 def test_a_state_with_text_beyond_ascii_round_trips_through_the_file(tmp_path):
