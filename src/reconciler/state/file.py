@@ -112,6 +112,13 @@ class FileBackend(StateBackend):
         # how long the probe's fsync took: measured before any call, when no thread competes (an fsync
         # timed during an apply includes the wait for the GIL after it); None, not probed: share fsyncs
         self._probe_fsync_s: float | None = None
+        # check_writable is asked twice per apply under one hold of the lock (before the plan, then by
+        # the executor): a token per hold, and the hold in which a check passed. The lock keeps other
+        # applies out and the plan between the two writes nothing, so a second probe (a write and an
+        # fsync, ~1 ms) finds what the first found; a disk that fills meanwhile fails the journal's
+        # first append, whole (_append). A new hold checks again.
+        self._hold: object | None = None
+        self._writable_in: object | None = None
 
     def _repair(self, entry: str | None = None) -> str:
         fix = f"fix or delete the entry {entry!r} in {self.path} by hand" if entry else f"fix {self.path} by hand"
@@ -307,7 +314,10 @@ class FileBackend(StateBackend):
 
     def check_writable(self) -> None:
         """Before the first platform call: a state that cannot be written would let an apply change the
-        platforms and then forget it did (a read-only or full disk, an immutable file)."""
+        platforms and then forget it did (a read-only or full disk, an immutable file). Once per hold
+        of the lock: checked again only after the lock is released and taken again."""
+        if self._hold is not None and self._writable_in is self._hold:
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".probe")
@@ -331,6 +341,7 @@ class FileBackend(StateBackend):
         if free < size + MIN_FREE:  # the compaction writes a full copy beside the old one
             raise StateWriteError(f"state {self.path}: only {free} bytes free on its disk, {size + MIN_FREE} needed "
                                   "to journal and compact the state; nothing was changed. Free space and run again")
+        self._writable_in = self._hold  # None (no effect) when called without the lock
 
     def flush(self) -> None:
         self.close()
@@ -410,9 +421,11 @@ class FileBackend(StateBackend):
                 os.pwrite(fd, holder.encode(), 0)
             except OSError as exc:
                 raise self._fail("write its lock's holder", exc, changed=False) from None
+            self._hold = object()
             yield
         finally:
             if acquired:  # a waiter that gave up must not erase the holder's name
+                self._hold = self._writable_in = None
                 try:
                     os.ftruncate(fd, 0)
                 except OSError:
