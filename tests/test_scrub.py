@@ -157,3 +157,15 @@ def test_with_no_secret_the_state_file_is_the_text_unchanged(tmp_path):
     from reconciler.state.file import document_text
 
     assert (tmp_path / "state.json").read_bytes() == document_text(backend._state.to_json()).encode()
+
+
+def test_a_secret_that_reads_like_a_record_end_never_takes_the_newline(tmp_path):
+    """The journal's newline is added after the scrub (as before the bytes path): a mask that took
+    it would glue the record to the next one."""
+    redact.register('t"}\n')  # a put record ends with "op":"put"} and the newline
+    backend = FileBackend(tmp_path / "state.json")
+    backend.load()
+    backend.put(StateEntry(name="a", provider="p", type="t", id="1"))
+    backend.put(StateEntry(name="b", provider="p", type="t", id="2"))
+    assert backend.journal.read_bytes().count(b"\n") == 2
+    assert sorted(FileBackend(tmp_path / "state.json").load().entries) == ["a", "b"]

@@ -50,8 +50,8 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _json_line(doc: dict, *, indent: bool) -> bytes:
-    """DOC as JSON and a newline, UTF-8, keys sorted, indented two spaces or on one line. orjson
+def _json(doc: dict, *, indent: bool, newline: bool = False) -> bytes:
+    """DOC as JSON (and a newline), UTF-8, keys sorted, indented two spaces or on one line. orjson
     writes it (C; the standard encoder indents in pure Python: 40 ms for 1,000 entries, there at the
     end of every apply); the standard one where orjson refuses a value (an integer beyond 64 bits, a
     lone surrogate). The two agree byte for byte on ASCII indented; orjson leaves other text
@@ -59,15 +59,15 @@ def _json_line(doc: dict, *, indent: bool) -> bytes:
     them: the state's text would be three more copies of a megabyte per 1,000 entries (decoded, the
     newline appended, encoded again to be written)."""
     try:
-        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
-                            | (orjson.OPT_INDENT_2 if indent else 0))
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
+                            | (orjson.OPT_APPEND_NEWLINE if newline else 0))
     except TypeError:
-        return (json.dumps(doc, indent=2 if indent else None, sort_keys=True) + "\n").encode()
+        return (json.dumps(doc, indent=2 if indent else None, sort_keys=True) + ("\n" if newline else "")).encode()
 
 
 def document_bytes(doc: dict) -> bytes:
     """The state file's content."""
-    return _json_line(doc, indent=True)
+    return _json(doc, indent=True, newline=True)
 
 
 def document_text(doc: dict) -> str:
@@ -233,7 +233,7 @@ class FileBackend(StateBackend):
         """Write one record whole (the caller holds the write lock); its number, for :meth:`_sync`."""
         if self._state is None:
             self.load()
-        data = redact.scrub_utf8(_json_line(record, indent=False))
+        data = redact.scrub_utf8(_json(record, indent=False)) + b"\n"  # a mask never takes a record's end
         try:
             fd = self._open_journal()
         except OSError as exc:
