@@ -115,8 +115,9 @@ class FileBackend(StateBackend):
         # check_writable is asked twice per apply under one hold of the lock (before the plan, then by
         # the executor): a token per hold, and the hold in which a check passed. The lock keeps other
         # applies out and the plan between the two writes nothing, so a second probe (a write and an
-        # fsync, ~1 ms) finds what the first found; a disk that fills meanwhile fails the journal's
-        # first append, whole (_append). A new hold checks again.
+        # fsync, ~1 ms) finds what the first found; a disk that fills during the plan is met as one
+        # that fills mid-run (the journal's append fails whole and the run stops:
+        # tests/test_state_writable.py). A new hold checks again.
         self._hold: object | None = None
         self._writable_in: object | None = None
 
