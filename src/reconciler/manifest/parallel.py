@@ -167,10 +167,7 @@ def _work(out, files: list[str], parse: Callable[[str], Result], job: Beside | N
         # Ctrl-C reaches the whole process group: the worker just dies, the parent reports it
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        results = [parse(f) for f in files]
-        verdicts = cron.judge_texts(doc.data for doc, _problems in results if doc is not None)
-        pickle.dump([results, verdicts], out, protocol=pickle.HIGHEST_PROTOCOL)
-        out.flush()
+        _write_share(out, files, parse)
         if job is not None and signal_w is not None:
             os.write(signal_w, b"1")  # the share is written: the parent reads it while the job runs
             os.close(signal_w)
@@ -183,6 +180,16 @@ def _work(out, files: list[str], parse: Callable[[str], Result], job: Beside | N
         code = 0
     finally:
         os._exit(code)  # never the parent's atexit handlers, buffered output or finally blocks
+
+
+def _write_share(out, files: list[str], parse: Callable[[str], Result]) -> None:  # type: ignore[no-untyped-def]  # pragma: no cover
+    """A worker's results and the verdicts on their crons, pickled into OUT. Its own function, so
+    the parsed share is freed before the worker's job (the state read ahead) runs: held through it,
+    it was the peak RSS of a plan of 100,000 connectors (473 MB against 422)."""
+    results = [parse(f) for f in files]
+    pickle.dump([results, cron.judge_texts(doc.data for doc, _problems in results if doc is not None)], out,
+                protocol=pickle.HIGHEST_PROTOCOL)
+    out.flush()
 
 
 def _share(got: list | None) -> list[Result] | None:
