@@ -30,3 +30,31 @@ def test_a_program_calling_the_library_keeps_its_collector():
     with _gc.paused():
         assert gc.isenabled()
     assert gc.get_freeze_count() == before
+
+
+def test_a_cli_plan_runs_without_the_collector_and_leaves_no_cyclic_garbage(tmp_path, emulator):
+    """Planning in reconcile's own process: the collector off while the state is read, the platforms
+    listed and the actions decided (a plan makes no cycles), back on for what follows."""
+    emu = emulator("airweave", targets=["docs-x1"])
+    body = "".join(f"  conn-{i}:\n    provider: aw\n    source: github\n    target: docs-x1\n"
+                   f"    scope: {{repo_name: org/r{i}}}\n    credentials:\n      personal_access_token: ${{K}}\n"
+                   for i in range(3))
+    (tmp_path / "m.yaml").write_text(f"version: 1\nproviders:\n  aw:\n    type: airweave\n    url: {emu.url}\n"
+                                     "    api_key: ${K}\nconnectors:\n" + body)
+    code = ("import gc, os, sys; sys.path.insert(0, %r); os.environ['K'] = 'test-key'\n"
+            "sys.argv = ['reconcile', 'plan', %r]\n"
+            "from reconciler import cli, engine\n"
+            "seen = []\n"
+            "real = engine.Engine._plan_provider\n"
+            "def listing(self, name, ctx):\n"
+            "    seen.append(gc.isenabled())\n"
+            "    return real(self, name, ctx)\n"
+            "engine.Engine._plan_provider = listing\n"
+            "real_exit = os._exit\n"
+            "def exit_(code):\n"
+            "    print(code, seen, gc.isenabled(), gc.collect(), flush=True)\n"
+            "    real_exit(code)\n"
+            "os._exit = exit_\n"
+            "cli.main()\n") % (SRC, str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.splitlines()[-1] == "0 [False] True 0", out.stdout + out.stderr

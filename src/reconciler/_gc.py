@@ -9,9 +9,11 @@ collections that freed nothing. So the collector is off during such a phase, and
 built is then frozen (``gc.freeze``: kept out of every later collection, as it is in use until
 the process ends). Reference counting frees everything acyclic as usual.
 
-Used for loading the manifests only: what comes after talks to the network, where cyclic
-garbage is not ours to rule out (exceptions with their tracebacks, a library's internals; httpx's
-read responses were, ~30 MB at a plan of 100,000, until ``HttpClient`` broke that cycle).
+Used for loading the manifests and for planning. A plan talks to the network, where cyclic
+garbage is not all ours to rule out (an exception's traceback on a retry, a library's internals;
+httpx's read responses were ~30 MB at a plan of 100,000 until ``HttpClient`` broke that cycle), but
+``gc.collect()`` after a plan of 100,000 connectors finds nothing, while the plan's collections
+took 0.5 s of it (8 s). An apply's actions run with the collector on.
 """
 from __future__ import annotations
 

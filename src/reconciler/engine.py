@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator
 
 from . import __version__
+from ._gc import paused
 from .errors import ReconcileError
 from .fingerprint import fingerprint, fingerprint_key
 from .fingerprint import renamed as renamed_fingerprint
@@ -154,6 +155,13 @@ class Engine:
 
     # -- planning -----------------------------------------------------------------------------
     def plan(self) -> tuple[Plan, Context]:
+        # in reconcile's own process, without the cyclic collector (see _gc): a plan builds the
+        # state, every listed object, projection and action, and no cycle (gc.collect() after a plan
+        # of 100,000 finds nothing), while its collections took 0.5 s of it
+        with paused():
+            return self._plan()
+
+    def _plan(self) -> tuple[Plan, Context]:
         self._desired.clear()
         self._fingerprints.clear()
         state = self.backend.load()
