@@ -58,3 +58,33 @@ def test_a_cli_plan_runs_without_the_collector_and_leaves_no_cyclic_garbage(tmp_
             "cli.main()\n") % (SRC, str(tmp_path))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.splitlines()[-1] == "0 [False] True 0", out.stdout + out.stderr
+
+
+def test_a_cli_plan_holds_what_it_built_to_the_exit_and_a_library_call_does_not(tmp_path, emulator, monkeypatch):
+    """reconcile's own process ends with os._exit: a command's manifest, engine and plan are held
+    to it instead of being freed one object at a time as the command returns."""
+    emu = emulator("airweave", targets=["docs-x1"])
+    (tmp_path / "m.yaml").write_text(f"version: 1\nproviders:\n  aw:\n    type: airweave\n    url: {emu.url}\n"
+                                     "    api_key: ${K}\nconnectors:\n  conn-0:\n    provider: aw\n    source: github\n"
+                                     "    target: docs-x1\n    scope: {repo_name: org/r0}\n"
+                                     "    credentials:\n      personal_access_token: ${K}\n")
+    code = ("import os, sys; sys.path.insert(0, %r); os.environ['K'] = 'test-key'\n"
+            "sys.argv = ['reconcile', 'plan', %r]\n"
+            "from reconciler import cli, _process_flags\n"
+            "real_exit = os._exit\n"
+            "def exit_(code):\n"
+            "    print(code, sorted(type(o).__name__ for o in _process_flags._KEPT), flush=True)\n"
+            "    real_exit(code)\n"
+            "os._exit = exit_\n"
+            "cli.main()\n") % (SRC, str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.splitlines()[-1] == "0 ['Context', 'Engine', 'Manifest', 'Plan']", out.stdout + out.stderr
+
+    import pytest
+
+    from reconciler import _process_flags, cli
+
+    monkeypatch.setenv("K", "test-key")
+    with pytest.raises(SystemExit) as done:  # in-process: main(argv) returns through SystemExit
+        cli.main(["plan", str(tmp_path)])
+    assert done.value.code == 0 and _process_flags._KEPT == []

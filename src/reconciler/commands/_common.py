@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import click
 
 from .. import console
+from .._process_flags import keep
 from ..manifest import load
 from ..manifest.parallel import Beside
 from ..model import Manifest
@@ -67,8 +68,10 @@ def load_manifest(path: str, *, sandbox: bool, state_path: str | None = None, re
         from ..sandbox import SandboxEnv
 
         return load(path, env=SandboxEnv())
-    return load(path, beside=read_ahead(path, state_path, Beside) if read_state_ahead else None,
-                meanwhile=_import_next if NEXT not in sys.modules else None)  # else a reader would not pay
+    manifest = load(path, beside=read_ahead(path, state_path, Beside) if read_state_ahead else None,
+                    meanwhile=_import_next if NEXT not in sys.modules else None)  # else a reader would not pay
+    keep(manifest)
+    return manifest
 
 
 def _import_next() -> None:
@@ -91,7 +94,9 @@ def open_engine(stack: ExitStack, manifest: Manifest, *, sandbox: bool, state_pa
     from .. import api
 
     options = api.PlanOptions(state_path=state_path, parallelism=parallelism, sandbox=sandbox, timeout=http_timeout())
-    return api.open_engine(stack, manifest, options, console.progress)
+    engine = api.open_engine(stack, manifest, options, console.progress)
+    keep(engine)
+    return engine
 
 
 def colour_stdout() -> bool:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from .. import console, planfile
+from .._process_flags import keep
 from ..errors import ReconcileError
 from ..plan.model import FORMAT_VERSION, ActionKind, Plan
 from ..plan.render import render_text
@@ -92,6 +93,7 @@ def command(target: str, yes: bool, max_deletes: int | None, lock_timeout: float
         else:
             plan, ctx = make_plan(engine, chosen)
             console.out(render_text(plan, colour=colour_stdout()))
+        keep(plan, ctx)
         executor = Executor(ctx, engine.backend, parallelism=parallelism, progress=console.progress)
         if not plan.has_changes:
             # nothing to call, but the state may still learn something (a fingerprint for an imported

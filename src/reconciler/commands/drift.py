@@ -13,6 +13,7 @@ from contextlib import ExitStack
 import click
 
 from .. import console
+from .._process_flags import keep
 from ..plan.render import render_json, render_markdown, render_text
 from ..state import holder_description
 from ._common import colour_stdout, load_manifest, manifest_options, open_engine, selection, target_option
@@ -37,6 +38,7 @@ def command(path: str, fmt: str, lock_timeout: float | None, targets: tuple[str,
         if lock_timeout is not None:
             stack.enter_context(engine.backend.lock(timeout=lock_timeout, holder=holder_description()))
         plan, _ctx = make_plan(engine, selection(targets))
+        keep(plan, _ctx)
     if fmt == "json":
         console.out(render_json(plan), nl=False)
     elif fmt == "markdown":

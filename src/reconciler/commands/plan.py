@@ -7,6 +7,7 @@ from contextlib import ExitStack
 import click
 
 from .. import console, planfile
+from .._process_flags import keep
 from ..plan.render import render_json, render_markdown, render_text
 from ._common import change_options, colour_stdout, load_manifest, manifest_options, open_engine, selection
 
@@ -31,6 +32,7 @@ def command(path: str, out: str | None, fmt: str, detailed_exitcode: bool, full_
     with ExitStack() as stack:
         engine = open_engine(stack, manifest, sandbox=sandbox, state_path=state_path, parallelism=parallelism)
         plan, _ctx = make_plan(engine, chosen)
+        keep(plan, _ctx)
     if out:
         planfile.save(plan, out, manifest_path=path, sandbox=sandbox, state_path=state_path, selection=chosen)
         console.progress(f"plan saved to {out}; apply it with: reconcile apply {out}")
