@@ -38,10 +38,11 @@ def test_the_streamed_digest_is_the_whole_documents(tmp_path: Path, count: int, 
     assert engine.manifest_digest() == _whole_document_digest(engine)
 
 
-def test_the_digest_beside_the_listings_gives_up_the_gil_promptly(tmp_path: Path, emulator, monkeypatch) -> None:
-    """The digest is computed while the listing threads start their first calls: for that window the
-    switch interval is a tenth of Python's (each GIL take of a starting thread would otherwise wait
-    out 5 ms against it), and it is what it was once the plan is made."""
+def test_the_projections_beside_the_listings_give_up_the_gil_promptly(tmp_path: Path, emulator, monkeypatch) -> None:
+    """Every connector's projection and fingerprint are made while the listing threads start their
+    first calls: for that window the switch interval is a tenth of Python's (each GIL take of a
+    starting thread would otherwise wait out 5 ms against it), and it is what it was once the plan
+    is made."""
     import sys
 
     emu = emulator("airweave", targets=["docs-x1"])
@@ -49,12 +50,28 @@ def test_the_digest_beside_the_listings_gives_up_the_gil_promptly(tmp_path: Path
     (tmp_path / "m.yaml").write_text(body)
     engine = Engine(load(tmp_path, env={"K": "test-key"}), FileBackend(tmp_path / "state.json"))
     seen: list[float] = []
-    digest = Engine.manifest_digest
-    monkeypatch.setattr(Engine, "manifest_digest", lambda self: seen.append(sys.getswitchinterval()) or digest(self))
+    project = Engine._project_all
+    monkeypatch.setattr(Engine, "_project_all", lambda self: seen.append(sys.getswitchinterval()) or project(self))
     before = sys.getswitchinterval()
     plan, _ctx = engine.plan()
     assert seen == [min(before, 0.0005)] and sys.getswitchinterval() == before
     assert [a.kind.value for a in plan.actions] == ["create"]
+
+
+def test_a_plans_digest_is_worked_out_once_asked_for_and_once_only(tmp_path: Path, emulator, monkeypatch) -> None:
+    """Only a plan that is saved or printed as JSON needs the digest: `reconcile plan` and `apply`
+    never encode the manifests for it."""
+    emu = emulator("airweave", targets=["docs-x1"])
+    body = PROVIDERS.replace("https://api.airweave.ai", emu.url) + "connectors:\n" + CONNECTOR.format(i=0)
+    (tmp_path / "m.yaml").write_text(body)
+    engine = Engine(load(tmp_path, env={"K": "test-key"}), FileBackend(tmp_path / "state.json"))
+    calls: list[str] = []
+    digest = Engine.manifest_digest
+    monkeypatch.setattr(Engine, "manifest_digest", lambda self: calls.append("digest") or digest(self))
+    plan, _ctx = engine.plan()
+    assert calls == []
+    assert plan.manifest_digest == _whole_document_digest(engine) == plan.to_json()["manifest"]["digest"]
+    assert calls == ["digest"]
 
 
 def test_plans_in_the_window_at_once_put_the_interval_back_as_it_was():

@@ -130,6 +130,11 @@ class Engine:
         digest.update(f'}}, "providers": {_encode(providers)}}}'.encode())
         return digest.hexdigest()
 
+    def _project_all(self) -> None:
+        for c in self.manifest.connectors.values():
+            self._desired_fields(c)
+            self._fingerprint(c)
+
     # the digest and the pairing both need every connector's projection and fingerprint: made once a
     # plan, and where the state holds an equal one (an unchanged connector), the state's object is
     # kept and the fresh one dropped at once: at 100,000 connectors a second copy of each is 50 MB
@@ -171,11 +176,11 @@ class Engine:
         with ThreadPoolExecutor(max_workers=min(len(self.providers), 8) or 1) as pool:
             with _prompt_switching():
                 pending = [(n, pool.submit(self._plan_provider, n, ctx)) for n in sorted(self.providers)]
-                # while the listings wait on the network: the digest, and with it every connector's
-                # projection and fingerprint, which the pairing then finds made
-                digest = self.manifest_digest()
+                # while the listings wait on the network: every connector's projection and
+                # fingerprint, which the pairing then finds made (and the digest, if it is asked for)
+                self._project_all()
             results = [(n, future.result()) for n, future in pending]
-        plan = Plan(self.manifest.root, digest, {n: c.type for n, c in self.manifest.providers.items()}, [],
+        plan = Plan(self.manifest.root, self.manifest_digest, {n: c.type for n, c in self.manifest.providers.items()}, [],
                     created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), tool_version=__version__)
         for name, (actions, unmanaged, forgotten) in results:
             plan.actions.extend(actions)

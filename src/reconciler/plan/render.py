@@ -196,7 +196,7 @@ def render_markdown(plan: Plan, *, limit: int = GITHUB_COMMENT_LIMIT, full_plan_
         head.append(f"| {html_text(provider)} | {html_text(ptype)} | {count(ActionKind.CREATE)} | {count(ActionKind.UPDATE)} | "
                     f"{count(ActionKind.REPLACE)} | {count(ActionKind.DELETE)} | {sum(1 for a in acts if a.adopt)} | "
                     f"{unchanged} | {unmanaged} |")
-        sub = Plan(plan.manifest_root, plan.manifest_digest, {provider: ptype}, acts,
+        sub = Plan(plan.manifest_root, plan.digest, {provider: ptype}, acts,
                    [u for u in plan.unmanaged if u.provider == provider])
         changed = any(a.changes_something for a in acts)
         body = render_text(sub).split("\n")[1:-1]  # drop the headline and summary: the table says them
