@@ -105,18 +105,27 @@ def platform_owned(live: Mapping[str, Any], *owners: Mapping[str, Any]) -> dict[
 
 
 def _equal_or_unset(live: Mapping[str, Any], key: Any, want: Any) -> bool:
-    return same(live[key], want) if key in live else want is None
+    if key not in live:
+        return want is None
+    got = live[key]
+    # the very string (one the state and the manifests share, or interned) is equal without a look;
+    # only strings: a NaN, alone or inside the very same list, equals nothing
+    return (got is want and got.__class__ is str) or same(got, want)
 
 
 def _unchanged(live: Mapping[str, Any], desired: Mapping[str, Any], applied: Mapping[str, Any]) -> bool:
-    """Whether live matches every declared path and nothing applied was dropped (then no change)."""
+    """Whether live matches every declared path and nothing applied was dropped (then no change).
+    Asked of every paired connector: loops written out, no generator per sub-object."""
     for key, want in desired.items():
         if key in KEYED and isinstance(want, dict):
             if not want:
                 continue  # nothing owned inside
             got = live.get(key)
-            if not isinstance(got, dict) or not all(_equal_or_unset(got, k, v) for k, v in want.items()):
+            if not isinstance(got, dict):
                 return False
+            for k, v in want.items():
+                if not _equal_or_unset(got, k, v):
+                    return False
         elif not _equal_or_unset(live, key, want):
             return False
     if applied is desired:
