@@ -149,3 +149,38 @@ def test_the_generators_seeds_are_valid():
     assert sorted(_VALID) == sorted(TYPES)
     for kind, body in _VALID.items():
         assert _verdicts(f"connector_{kind}", body) == (True, True), kind
+
+
+# -- the loader's one call per provider type ------------------------------------------------------
+
+def _all_plain(bodies: dict, kind: str | None) -> bool:
+    return all(S.validate_connector(name, body, kind) == [] for name, body in bodies.items())
+
+
+def test_a_batch_is_plainly_valid_only_where_every_connector_of_it_is():
+    """plainly_valid_connectors answers for all of one type's connectors at once; its "yes" lets the
+    loader skip each one's check, so it must never say yes where one of them has a problem."""
+    said_yes = 0
+    for file, data in _documents():
+        connectors = data.get("connectors") if isinstance(data, dict) else None
+        if not isinstance(connectors, dict):
+            continue
+        for kind in (*TYPES, None):
+            if S.plainly_valid_connectors(connectors, kind):
+                assert _all_plain(connectors, kind), f"{file}: under {kind}"
+                said_yes += 1
+    assert said_yes > 10  # it does say yes: the loader takes the fast way for valid manifests
+    for kind, body in _VALID.items():
+        assert S.plainly_valid_connectors({"conn-one": body, "conn-two": body}, kind)
+
+
+_names = st.sampled_from(["conn-one", "conn-two", "x", "a" * 60, "UPPER", "with space", "conn_3", "ok-name-4"])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(_names, _mutated()), min_size=1, max_size=4))
+def test_generated_batches_are_plainly_valid_only_where_each_connector_is(cases):
+    kind = cases[0][1][0]
+    bodies = {name: body for name, (_kind, body) in cases}
+    if S.plainly_valid_connectors(bodies, kind):
+        assert _all_plain(bodies, kind), bodies

@@ -14,9 +14,9 @@ from ..model import Location, Manifest
 from . import semantic
 from .build import build
 from .collect import IGNORE_FILE, manifest_files
-from .merge import merge
+from .merge import Entry, merge
 from .resolve import ResolvedDocument, resolve_document
-from .schema import validate_connector, validate_document
+from .schema import plainly_valid_connectors, validate_connector, validate_document
 from .parallel import Beside, load_files
 
 
@@ -58,11 +58,16 @@ def _load(path: str | os.PathLike[str], env: Mapping[str, str] | None, resolve_e
                 diagnostics.append(Diagnostic(problem.message, rdoc.doc.location(problem.path, key=problem.at_key)))
     merged, problems = merge(documents)
     diagnostics += problems
+    by_kind: dict[str | None, list[Entry]] = {}
     for entry in merged.connectors.values():
-        kind = semantic.provider_type(merged, entry)
-        for problem in validate_connector(entry.name, entry.body, kind):
-            if not entry.source.is_unknown(problem.path):
-                diagnostics.append(Diagnostic(problem.message, entry.source.doc.location(problem.path, key=problem.at_key)))
+        by_kind.setdefault(semantic.provider_type(merged, entry), []).append(entry)
+    for kind, entries in by_kind.items():
+        if plainly_valid_connectors({e.name: e.body for e in entries}, kind):
+            continue  # the common case: no connector of this type has a problem
+        for entry in entries:
+            for problem in validate_connector(entry.name, entry.body, kind):
+                if not entry.source.is_unknown(problem.path):
+                    diagnostics.append(Diagnostic(problem.message, entry.source.doc.location(problem.path, key=problem.at_key)))
     diagnostics += semantic.check(merged, root)
     if diagnostics:
         raise ManifestError(_unique(diagnostics))

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 if TYPE_CHECKING:
     import jsonschema
@@ -180,6 +180,27 @@ def validate_connector(name: str, body: Any, type_name: str | None) -> list[Prob
         for e in name_validator.iter_errors(name):
             out.append(Problem(prefix, f"connector name {show(name)}: {e.schema.get('errorMessage') or e.message}", True))
     return out
+
+
+def plainly_valid_connectors(bodies: Mapping[str, Any], type_name: str | None) -> bool:
+    """Whether every connector of ``bodies`` (name -> body, all of one provider type) would have no
+    problem from :func:`validate_connector`: one call of the compiled validator for them all, where
+    one per connector cost half as much again at 10,000 (the calls, not the checks). False means
+    "look at each": some may still pass, with jsonschema's second look."""
+    try:
+        return _batch_validator(type_name).is_valid(bodies)
+    except Exception:  # noqa: BLE001 - a value it cannot take: each connector is looked at
+        return False
+
+
+@lru_cache(maxsize=None)
+def _batch_validator(type_name: str | None) -> Any:
+    import jsonschema_rs
+
+    schema: dict[str, Any] = {"type": "object", "additionalProperties": _def_schema(_connector_def(type_name))}
+    if type_name in connector_types() and f"name_{type_name}" in _schema()["$defs"]:
+        schema["propertyNames"] = _def_schema(f"name_{type_name}")
+    return jsonschema_rs.Draft202012Validator(schema)
 
 
 def connector_errors(name: str, body: Any, type_name: str) -> list[str]:
