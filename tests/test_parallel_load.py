@@ -198,3 +198,18 @@ def test_the_workers_job_runs_after_its_parsed_share_is_freed(beside, baseline):
     job = parallel.Beside(documents)
     _same(parallel.load_files(CORPUS, beside=job, meanwhile=lambda: None), baseline)
     assert job.result() == inherited
+
+
+def test_with_readers_parsing_the_parent_compiles_the_document_validator_after_its_own_work(beside, monkeypatch):
+    """While reader processes parse, this process runs its `meanwhile` and then builds the document
+    pass's compiled validator (14 ms), which the first check after the parse needs."""
+    from reconciler.manifest import loader
+
+    order: list[str] = []
+    monkeypatch.setattr(loader, "compile_document_validator", lambda: order.append("compile"))
+    real = loader.validate_document
+    monkeypatch.setattr(loader, "validate_document", lambda data: order.append("validate") or real(data))
+    loader.load(ROOT / "examples" / "airweave", env={"AIRWEAVE_URL": "https://api.airweave.ai", "AIRWEAVE_API_KEY": "k" * 24,
+                     "GITHUB_TOKEN": "t" * 24, "NOTION_ACCESS_TOKEN": "n" * 24},
+                meanwhile=lambda: order.append("meanwhile"))
+    assert order[:2] == ["meanwhile", "compile"] and set(order[2:]) == {"validate"}

@@ -16,7 +16,7 @@ from .build import build
 from .collect import IGNORE_FILE, manifest_files
 from .merge import Entry, merge
 from .resolve import ResolvedDocument, resolve_document
-from .schema import plainly_valid_connectors, validate_connector, validate_document
+from .schema import compile_document_validator, plainly_valid_connectors, validate_connector, validate_document
 from .parallel import Beside, load_files
 
 
@@ -40,7 +40,7 @@ def _load(path: str | os.PathLike[str], env: Mapping[str, str] | None, resolve_e
     environment: Mapping[str, str] = os.environ if env is None else env
     files, diagnostics = manifest_files(root)
     documents: list[ResolvedDocument] = []
-    for file, (doc, problems) in zip(files, load_files(files, beside=beside, meanwhile=meanwhile)):
+    for file, (doc, problems) in zip(files, load_files(files, beside=beside, meanwhile=_and_compile(meanwhile))):
         diagnostics += problems
         if doc is not None and not _looks_like_a_manifest(doc.data) and file != root:
             diagnostics.append(Diagnostic(
@@ -72,6 +72,19 @@ def _load(path: str | os.PathLike[str], env: Mapping[str, str] | None, resolve_e
     if diagnostics:
         raise ManifestError(_unique(diagnostics))
     return build(merged, root, files)
+
+
+def _and_compile(meanwhile: Callable[[], None] | None) -> Callable[[], None] | None:
+    """``meanwhile``, then the document pass's compiled validator (14 ms to build), while reader
+    processes still parse: the document pass is the first thing done with what they return."""
+    if meanwhile is None:
+        return None
+
+    def both() -> None:
+        meanwhile()
+        compile_document_validator()
+
+    return both
 
 
 _TOP_LEVEL = ("version", "providers", "connectors", "state", "moved")

@@ -137,6 +137,10 @@ def _fast_validator(def_name: str | None) -> Any:
     return jsonschema_rs.Draft202012Validator(schema)
 
 
+def compile_document_validator() -> None:
+    _fast_validator(None)
+
+
 def _is_valid(def_name: str, value: Any) -> bool:
     try:
         if _fast_validator(def_name).is_valid(value):
