@@ -69,6 +69,28 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: str | os.PathLik
     return _forked(list(args), full_env, workdir, input, timeout)
 
 
+def cli_reporting(args: list[str], report: str, *, env: dict[str, str] | None = None, setup: str = "") -> str:
+    """Run ``reconcile ARGS`` as its own fresh process (``main()`` with no argv), having run the
+    Python ``setup`` first, and return the last line it printed: the exit code and the value of the
+    Python expression ``report``, evaluated as the process ends (its ``os._exit`` skips any teardown
+    a test could look at afterwards)."""
+    src = str(Path(__file__).resolve().parent.parent / "src")
+    code = (f"import os, sys\nsys.path.insert(0, {src!r})\nsys.argv = ['reconcile', *{list(args)!r}]\n{setup}\n"
+            "from reconciler import cli\n"
+            "real_exit = os._exit\n"
+            "def exit_(code):\n"
+            f"    print(code, {report}, flush=True)\n"
+            "    real_exit(code)\n"
+            "os._exit = exit_\n"
+            "cli.main()\n")
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("RECONCILE_", "NO_COLOR"))}
+    full_env.update(env or {}, PYTHONPATH=src + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=full_env)
+    lines = out.stdout.splitlines()
+    assert lines, out.stderr
+    return lines[-1]
+
+
 def reconcile_command(bindir: Path) -> Path:
     """Write a ``reconcile`` executable into ``bindir`` (to put first on PATH) for tests that run
     shell scripts. Each run is a real process forked from the fork server, as :func:`run_cli`'s

@@ -27,6 +27,13 @@ def _whole_document_digest(engine: Engine) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _one_connector_engine(tmp_path: Path, emulator) -> Engine:
+    emu = emulator("airweave", targets=["docs-x1"])
+    body = PROVIDERS.replace("https://api.airweave.ai", emu.url) + "connectors:\n" + CONNECTOR.format(i=0)
+    (tmp_path / "m.yaml").write_text(body)
+    return Engine(load(tmp_path, env={"K": "test-key"}), FileBackend(tmp_path / "state.json"))
+
+
 @pytest.mark.parametrize("count", [0, 1, 3])
 @pytest.mark.parametrize("chunk", [1, 2, 1000])  # connectors per chunk: one, a chunk and a rest, all in one
 def test_the_streamed_digest_is_the_whole_documents(tmp_path: Path, count: int, chunk: int, monkeypatch) -> None:
@@ -45,10 +52,7 @@ def test_the_projections_beside_the_listings_give_up_the_gil_promptly(tmp_path: 
     is made."""
     import sys
 
-    emu = emulator("airweave", targets=["docs-x1"])
-    body = PROVIDERS.replace("https://api.airweave.ai", emu.url) + "connectors:\n" + CONNECTOR.format(i=0)
-    (tmp_path / "m.yaml").write_text(body)
-    engine = Engine(load(tmp_path, env={"K": "test-key"}), FileBackend(tmp_path / "state.json"))
+    engine = _one_connector_engine(tmp_path, emulator)
     seen: list[float] = []
     project = Engine._project_all
     monkeypatch.setattr(Engine, "_project_all", lambda self: seen.append(sys.getswitchinterval()) or project(self))
@@ -61,10 +65,7 @@ def test_the_projections_beside_the_listings_give_up_the_gil_promptly(tmp_path: 
 def test_a_plans_digest_is_worked_out_once_asked_for_and_once_only(tmp_path: Path, emulator, monkeypatch) -> None:
     """Only a plan that is saved or printed as JSON needs the digest: `reconcile plan` and `apply`
     never encode the manifests for it."""
-    emu = emulator("airweave", targets=["docs-x1"])
-    body = PROVIDERS.replace("https://api.airweave.ai", emu.url) + "connectors:\n" + CONNECTOR.format(i=0)
-    (tmp_path / "m.yaml").write_text(body)
-    engine = Engine(load(tmp_path, env={"K": "test-key"}), FileBackend(tmp_path / "state.json"))
+    engine = _one_connector_engine(tmp_path, emulator)
     calls: list[str] = []
     digest = Engine.manifest_digest
     monkeypatch.setattr(Engine, "manifest_digest", lambda self: calls.append("digest") or digest(self))

@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from conftest import cli_reporting
+
 SRC = str(Path(__file__).resolve().parent.parent / "src")
 
 
@@ -32,59 +36,39 @@ def test_a_program_calling_the_library_keeps_its_collector():
     assert gc.get_freeze_count() == before
 
 
+def _manifest(tmp_path, url: str, count: int) -> str:
+    body = "".join(f"  conn-{i}:\n    provider: aw\n    source: github\n    target: docs-x1\n"
+                   f"    scope: {{repo_name: org/r{i}}}\n    credentials:\n      personal_access_token: ${{K}}\n"
+                   for i in range(count))
+    (tmp_path / "m.yaml").write_text(f"version: 1\nproviders:\n  aw:\n    type: airweave\n    url: {url}\n"
+                                     "    api_key: ${K}\nconnectors:\n" + body)
+    return str(tmp_path)
+
+
 def test_a_cli_plan_runs_without_the_collector_and_leaves_no_cyclic_garbage(tmp_path, emulator):
     """Planning in reconcile's own process: the collector off while the state is read, the platforms
     listed and the actions decided (a plan makes no cycles), back on for what follows."""
     emu = emulator("airweave", targets=["docs-x1"])
-    body = "".join(f"  conn-{i}:\n    provider: aw\n    source: github\n    target: docs-x1\n"
-                   f"    scope: {{repo_name: org/r{i}}}\n    credentials:\n      personal_access_token: ${{K}}\n"
-                   for i in range(3))
-    (tmp_path / "m.yaml").write_text(f"version: 1\nproviders:\n  aw:\n    type: airweave\n    url: {emu.url}\n"
-                                     "    api_key: ${K}\nconnectors:\n" + body)
-    code = ("import gc, os, sys; sys.path.insert(0, %r); os.environ['K'] = 'test-key'\n"
-            "sys.argv = ['reconcile', 'plan', %r]\n"
-            "from reconciler import cli, engine\n"
-            "seen = []\n"
-            "real = engine.Engine._plan_provider\n"
-            "def listing(self, name, ctx):\n"
-            "    seen.append(gc.isenabled())\n"
-            "    return real(self, name, ctx)\n"
-            "engine.Engine._plan_provider = listing\n"
-            "real_exit = os._exit\n"
-            "def exit_(code):\n"
-            "    print(code, seen, gc.isenabled(), gc.collect(), flush=True)\n"
-            "    real_exit(code)\n"
-            "os._exit = exit_\n"
-            "cli.main()\n") % (SRC, str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.stdout.splitlines()[-1] == "0 [False] True 0", out.stdout + out.stderr
+    setup = ("import gc\nfrom reconciler import engine\nseen = []\nreal = engine.Engine._plan_provider\n"
+             "def listing(self, name, ctx):\n    seen.append(gc.isenabled())\n    return real(self, name, ctx)\n"
+             "engine.Engine._plan_provider = listing")
+    said = cli_reporting(["plan", _manifest(tmp_path, emu.url, 3)], "seen, gc.isenabled(), gc.collect()",
+                         env={"K": "test-key"}, setup=setup)
+    assert said == "0 [False] True 0"
 
 
 def test_a_cli_plan_holds_what_it_built_to_the_exit_and_a_library_call_does_not(tmp_path, emulator, monkeypatch):
     """reconcile's own process ends with os._exit: a command's manifest, engine and plan are held
     to it instead of being freed one object at a time as the command returns."""
     emu = emulator("airweave", targets=["docs-x1"])
-    (tmp_path / "m.yaml").write_text(f"version: 1\nproviders:\n  aw:\n    type: airweave\n    url: {emu.url}\n"
-                                     "    api_key: ${K}\nconnectors:\n  conn-0:\n    provider: aw\n    source: github\n"
-                                     "    target: docs-x1\n    scope: {repo_name: org/r0}\n"
-                                     "    credentials:\n      personal_access_token: ${K}\n")
-    code = ("import os, sys; sys.path.insert(0, %r); os.environ['K'] = 'test-key'\n"
-            "sys.argv = ['reconcile', 'plan', %r]\n"
-            "from reconciler import cli, _process_flags\n"
-            "real_exit = os._exit\n"
-            "def exit_(code):\n"
-            "    print(code, sorted(type(o).__name__ for o in _process_flags._KEPT), flush=True)\n"
-            "    real_exit(code)\n"
-            "os._exit = exit_\n"
-            "cli.main()\n") % (SRC, str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.stdout.splitlines()[-1] == "0 ['Context', 'Engine', 'Manifest', 'Plan']", out.stdout + out.stderr
-
-    import pytest
+    root = _manifest(tmp_path, emu.url, 1)
+    said = cli_reporting(["plan", root], "sorted(type(o).__name__ for o in _process_flags._KEPT)",
+                         env={"K": "test-key"}, setup="from reconciler import _process_flags")
+    assert said == "0 ['Context', 'Engine', 'Manifest', 'Plan']"
 
     from reconciler import _process_flags, cli
 
     monkeypatch.setenv("K", "test-key")
     with pytest.raises(SystemExit) as done:  # in-process: main(argv) returns through SystemExit
-        cli.main(["plan", str(tmp_path)])
+        cli.main(["plan", root])
     assert done.value.code == 0 and _process_flags._KEPT == []
