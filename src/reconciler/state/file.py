@@ -70,11 +70,6 @@ def document_bytes(doc: dict) -> bytes:
     return _json(doc, indent=True, newline=True)
 
 
-def document_text(doc: dict) -> str:
-    """The state file's text."""
-    return document_bytes(doc).decode()
-
-
 def write_atomic(path: Path, content: str | bytes) -> None:
     """Replace PATH with CONTENT (text is written as UTF-8), scrubbed: never half written, durable
     when it returns."""
