@@ -67,9 +67,10 @@ def load_manifest(path: str, *, sandbox: bool, state_path: str | None = None, re
     if sandbox:
         from ..sandbox import SandboxEnv
 
-        return load(path, env=SandboxEnv())
-    manifest = load(path, beside=read_ahead(path, state_path, Beside) if read_state_ahead else None,
-                    meanwhile=_import_next if NEXT not in sys.modules else None)  # else a reader would not pay
+        manifest = load(path, env=SandboxEnv())
+    else:
+        manifest = load(path, beside=read_ahead(path, state_path, Beside) if read_state_ahead else None,
+                        meanwhile=_import_next if NEXT not in sys.modules else None)  # else a reader would not pay
     keep(manifest)
     return manifest
 
